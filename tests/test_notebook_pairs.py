@@ -1,0 +1,42 @@
+"""Every notebook is a jupytext pair: the py:percent source is edited, the .ipynb twin must match it."""
+from pathlib import Path
+
+import jupytext
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+def test_there_are_eight_lessons_in_order():
+    assert [p.name[:2] for p in SOURCES] == [f"{i:02d}" for i in range(1, len(SOURCES) + 1)]
+    assert len(SOURCES) >= 2
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_matches_its_py_source(source: Path):
+    twin = source.with_suffix(".ipynb")
+    assert twin.is_file(), f"{twin.name} is missing: run `make sync`."
+    assert cells(jupytext.read(source)) == cells(jupytext.read(twin)), f"{twin.name} is out of sync with {source.name}: run `make sync`."
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_has_no_outputs(source: Path):
+    notebook = jupytext.read(source.with_suffix(".ipynb"))
+    dirty = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{source.with_suffix('.ipynb').name} has outputs in cells {dirty}: strip them (make sync)."
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_opens_with_goals_and_ends_with_exercises(source: Path):
+    notebook = jupytext.read(source)
+    first_markdown = next(c.source for c in notebook.cells if c.cell_type == "markdown")
+    last_markdown = [c.source for c in notebook.cells if c.cell_type == "markdown"][-1]
+    assert "목표" in first_markdown and "시간" in first_markdown, f"{source.name} must open with goals and time/hardware."
+    first_code = next(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "doctor(" in first_code, f"{source.name}: the first code cell must call course_utils.doctor()."
+    assert "연습" in last_markdown, f"{source.name} must end with exercises (연습 문제)."
