@@ -1,0 +1,31 @@
+import importlib
+
+doctor_module = importlib.import_module("course_utils.doctor")  # the package exports the function under the same name
+
+
+def test_pins_are_read_from_requirement_files(tmp_path):
+    req = tmp_path / "req.txt"
+    req.write_text("# comment\ntransformers==5.23.0\npeft == 0.21.2  # why\nmatplotlib\n")
+    assert doctor_module.read_pins(req, tmp_path / "missing.txt") == {"transformers": "5.23.0", "peft": "0.21.2"}
+
+
+def test_a_mismatch_gives_the_exact_pin_to_install():
+    warnings = doctor_module.version_mismatches({"transformers": "0.0.1"}, packages=("transformers",))
+    assert warnings and "pip install 'transformers==0.0.1'" in warnings[0]
+    installed = doctor_module.installed_version("transformers")
+    assert doctor_module.version_mismatches({"transformers": installed}, packages=("transformers",)) == []
+
+
+def test_installed_versions_match_the_repository_pins():
+    pins = doctor_module.read_pins(doctor_module.REPO_ROOT / "requirements.txt", doctor_module.REPO_ROOT / "requirements-cpu.txt")
+    assert doctor_module.version_mismatches(pins) == []
+
+
+def test_doctor_reports_a_token_without_printing_it(monkeypatch, capsys):
+    secret = "not-a-real-token-value-123"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    profile = doctor_module.doctor("cpu")
+    out = capsys.readouterr().out
+    assert profile.name == "cpu"
+    assert "Hub token    : present" in out and secret not in out
+    assert "bitsandbytes : imports" in out

@@ -1,0 +1,30 @@
+import torch
+
+from course_utils import environment
+
+
+def test_compute_dtype_follows_compute_capability_not_emulation():
+    assert environment.pick_compute_dtype((7, 5)) == torch.float16  # T4: no native bf16
+    assert environment.pick_compute_dtype((8, 0)) == torch.bfloat16  # A100
+    assert environment.pick_compute_dtype((9, 0)) == torch.bfloat16  # H100
+    assert environment.pick_compute_dtype(None) == torch.float32  # CPU
+
+
+def test_colab_is_detected_from_its_variables(monkeypatch):
+    for key in [k for k in environment.os.environ if k.startswith("COLAB_")]:
+        monkeypatch.delenv(key)
+    assert not environment.in_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20261101")
+    assert environment.in_colab()
+
+
+def test_hub_token_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert environment.hub_token() is None
+    monkeypatch.setenv("HF_TOKEN", "secret-value")
+    assert environment.hub_token() == "secret-value"
+
+
+def test_output_dir_can_be_moved(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_OUTPUT", str(tmp_path))
+    assert environment.output_dir() == tmp_path
