@@ -151,7 +151,10 @@ print(f"새 토큰 {len(new_tokens)}개 (상한 60) | 마지막 토큰이 EOS인
 # 학습용 텍스트는 그래서 항상 `... + tokenizer.eos_token`으로 끝납니다 (05강의 Alpaca 프롬프트도 같습니다). 토큰으로 보면 마지막 id가 EOS입니다.
 
 # %%
-sample = "### Instruction:\n한국의 수도는?\n\n### Response:\n서울입니다." + tokenizer.eos_token
+from course_utils.prompts import alpaca_text
+
+sample = alpaca_text("한국의 수도는?", "서울입니다.", eos_token=tokenizer.eos_token)
+print(sample)
 sample_ids = tokenizer(sample, add_special_tokens=False)["input_ids"]
 print("마지막 토큰:", repr(tokenizer.convert_ids_to_tokens(sample_ids[-1])), "== eos:", sample_ids[-1] == tokenizer.eos_token_id)
 
