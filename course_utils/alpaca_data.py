@@ -1,0 +1,151 @@
+"""Alpaca-format data (instruction/input/output): loading, checking rows, and turning them into prompt/completion pairs.
+
+On GPU profiles the data is `yahma/alpaca-cleaned` from the Hub; offline it is the course's own jsonl under data/.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset
+from transformers import PreTrainedTokenizerBase
+
+from .environment import DATA_DIR
+from .profiles import Profile
+from .prompts import alpaca_completion, alpaca_prompt
+
+HUB_DATASET = "yahma/alpaca-cleaned"
+OFFLINE_FILE = DATA_DIR / "alpaca_ko_en.jsonl"
+REQUIRED_TEXT = ("instruction", "output")  # must be non-empty strings
+OPTIONAL_TEXT = ("input",)  # may be missing, None or "", else a string
+
+
+def row_problem(row: dict) -> str | None:
+    """What is wrong with one Alpaca row, or None when it can be trained on."""
+    if not isinstance(row, dict):
+        return f"is a {type(row).__name__}, not an object with instruction/input/output"
+    for key in REQUIRED_TEXT:
+        if row.get(key) is None:
+            return f"has no '{key}' field"
+        if not isinstance(row[key], str):
+            return f"has a non-string '{key}' ({type(row[key]).__name__})"
+        if not row[key].strip():
+            return f"has an empty '{key}'"
+    for key in OPTIONAL_TEXT:
+        if row.get(key) is not None and not isinstance(row[key], str):
+            return f"has a non-string '{key}' ({type(row[key]).__name__})"
+    return None
+
+
+def check_rows(rows, source: str = "the dataset") -> int:
+    """Raise on the first row that cannot be trained on, naming the row and the field; return the row count."""
+    count = 0
+    for number, row in enumerate(rows, start=1):
+        problem = row_problem(row)
+        if problem:
+            raise ValueError(f"Row {number} of {source} {problem}: fix or remove that row and load the data again.")
+        count += 1
+    return count
+
+
+def read_jsonl(path: Path) -> list:
+    """The rows of a jsonl file, with the line number of any line that is not valid JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: check the path (the course's data lives in {DATA_DIR}).")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Line {number} of {path.name} is not valid JSON ({error.msg}): fix that line.") from None
+    return rows
+
+
+def load_alpaca_jsonl(path: Path = OFFLINE_FILE) -> Dataset:
+    """A checked jsonl in the Alpaca schema through datasets' json loader.
+
+    Rows are checked with plain json first: Arrow would otherwise fail on a mixed-type column with a message
+    that names neither the row nor the field.
+    """
+    path = Path(path)
+    check_rows(read_jsonl(path), source=path.name)
+    dataset = load_dataset("json", data_files=str(path), split="train")
+    if "input" not in dataset.column_names:
+        dataset = dataset.add_column("input", [""] * len(dataset))
+    return dataset.map(lambda row: {"input": row["input"] or ""})
+
+
+def load_alpaca(profile: Profile) -> Dataset:
+    """The Hub's cleaned Alpaca on GPU profiles, the shipped Korean/English file offline; checked either way."""
+    if profile.offline:
+        return load_alpaca_jsonl(OFFLINE_FILE)
+    dataset = load_dataset(HUB_DATASET, split="train")
+    check_rows(dataset, source=HUB_DATASET)
+    return dataset
+
+
+def has_empty_input(row: dict) -> bool:
+    """The seed kept only rows without an `input`, so every prompt has the short form."""
+    return not (row.get("input") or "").strip()
+
+
+def to_prompt_completion(batch: dict[str, list], eos_token: str) -> dict[str, list[str]]:
+    """Batched `map` function: Alpaca columns to the prompt/completion pair TRL trains completion-only."""
+    inputs = batch.get("input") or [""] * len(batch["instruction"])
+    return {
+        "prompt": [alpaca_prompt(i, x or "") for i, x in zip(batch["instruction"], inputs)],
+        "completion": [alpaca_completion(o, eos_token) for o in batch["output"]],
+    }
+
+
+def eval_fraction(num_rows: int, min_rows: int = 20, fraction: float = 0.01) -> float:
+    """The seed's 1 % held out, raised so that a small dataset still keeps at least `min_rows` for a stable loss."""
+    return max(fraction, min(0.5, min_rows / max(num_rows, 1)))
+
+
+@dataclass
+class LengthReport:
+    """How many rows would not fit in `max_length` tokens; printed before anything is dropped."""
+
+    total: int
+    too_long: int
+    longest: int
+    max_length: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.too_long} of {self.total} rows are longer than max_length={self.max_length} tokens "
+            f"(longest: {self.longest}); SFTTrainer would cut their end, EOS included, so they are dropped."
+        )
+
+
+def token_lengths(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Tokens of prompt + completion per row, counted the way SFTTrainer tokenizes them (the tokenizer's defaults)."""
+    texts = [p + c for p, c in zip(dataset["prompt"], dataset["completion"])]
+    return [len(ids) for ids in tokenizer(texts)["input_ids"]]
+
+
+def drop_too_long(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[Dataset, LengthReport]:
+    """Rows that fit in `max_length`, and a report of those that did not, so nothing disappears without a word."""
+    lengths = token_lengths(dataset, tokenizer)
+    keep = [i for i, n in enumerate(lengths) if n <= max_length]
+    report = LengthReport(len(lengths), len(lengths) - len(keep), max(lengths, default=0), max_length)
+    return dataset.select(keep), report
+
+
+def alpaca_splits(
+    raw: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, seed: int = 42
+) -> tuple[DatasetDict, LengthReport]:
+    """The seed's pipeline in one call, as lesson 05 shows it step by step: shuffle, keep empty inputs,
+    prompt + EOS, drop (and report) rows longer than `max_length`, then split off the held-out rows."""
+    dataset = raw.shuffle(seed=seed).filter(has_empty_input)
+    dataset = dataset.map(
+        to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token},
+        remove_columns=dataset.column_names,
+    )
+    dataset, report = drop_too_long(dataset, tokenizer, max_length)
+    return dataset.train_test_split(test_size=eval_fraction(len(dataset)), seed=seed), report

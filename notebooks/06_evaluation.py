@@ -1,0 +1,434 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06. 평가: 미세조정한 모델이 정말 나아졌나
+#
+# 레슨 05에서 학습한 LoRA 어댑터를 기반 모델과 나란히 놓고 여러 방법으로 잽니다. 답을 눈으로 비교하는 것에서 시작해,
+# 숫자(평가 손실·퍼플렉서티, 정답이 정해진 벤치마크), 사람의 블라인드 비교, 그리고 다른 LLM을 심판으로 쓰는 방법과
+# 그 함정까지 다룹니다. 모든 숫자는 노트북이 실행될 때 계산됩니다.
+#
+# ## 학습 목표
+# - 기반 모델에 어댑터를 얹어 불러오고, 같은 모델에서 어댑터를 껐다 켜며 기반/미세조정 답을 비교한다.
+# - 생성 파라미터(`do_sample`, `temperature`, `top_k`, `top_p`, `max_new_tokens`, EOS와 stop string)를 설명하고,
+#   `do_sample=False`일 때 `temperature`가 아무 일도 하지 않음을 직접 확인한다.
+# - 평가 손실과 퍼플렉서티, 정답 자동 채점 벤치마크로 두 모델을 숫자로 비교한다.
+# - 블라인드 A/B 시트와 LLM 심판(채점 기준 명시, 위치 바꾸기)을 만들고, 심판의 위치·길이 편향을 말한다.
+# - 왼쪽 패딩으로 배치 생성을 하고, 서비스용으로는 vLLM이 왜 빠른지 안다.
+#
+# ## 소요 시간과 하드웨어
+# | 프로필 | 모델 | 시간 |
+# |---|---|---|
+# | cpu | SmolLM2-135M-Instruct + 레슨 05의 어댑터, 심판도 같은 기반 모델 | 약 3분 |
+# | t4 | Meta-Llama-3-8B 4-bit + 어댑터, 심판 Llama-3-Open-Ko-8B-Instruct 4-bit | 다운로드 후 약 15분 |
+# | a100 | 같은 모델, bf16 계산 | 다운로드 후 약 5분 |
+#
+# 레슨 05를 먼저 실행하세요. 결과가 없으면 cpu 프로필에서는 이 노트북이 아주 짧은 학습으로 대신 만듭니다.
+
+# %%
+# Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
+import os, subprocess, sys
+
+if "COLAB_RELEASE_TAG" in os.environ:
+    if not os.path.isdir("/content/course"):
+        subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/llm-finetuning-course/course", "/content/course"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"], check=True)
+    sys.path.insert(0, "/content/course")
+
+from course_utils import doctor
+
+profile = doctor()
+
+# %% [markdown]
+# 이 노트북에서 쓰는 라이브러리를 불러옵니다.
+
+# %%
+import importlib.util
+import time
+
+import torch
+from datasets import Dataset
+from IPython.display import Markdown, display
+from peft import PeftModel
+from transformers import GenerationConfig
+from transformers.utils import logging as transformers_logging
+
+from course_utils.alpaca_data import alpaca_splits, load_alpaca
+from course_utils.environment import output_dir
+from course_utils.evaluation import (
+    JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
+    load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
+    reveal, score_benchmark, swapped_judge_prompts,
+)
+from course_utils.generation import chat_text, generate
+from course_utils.measure import measure
+from course_utils.models import load_causal_lm, load_tokenizer
+from course_utils.prompts import STOP_STRINGS, alpaca_prompt, cut_at_stop, instruction_from_prompt, with_bos
+from course_utils.training import is_finished_run, lora_sft_trainer, mark_finished
+
+notebook_start = time.perf_counter()
+if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
+    transformers_logging.disable_progress_bar()
+MAX_NEW_TOKENS = 64 if profile.offline else 256  # cpu: short answers keep the notebook within its budget
+
+
+def short(text: str, limit: int = 160) -> str:
+    """Answers cut for a table cell; the full text is in the variables."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+# %% [markdown]
+# ## 1. 레슨 05의 결과 불러오기
+#
+# `outputs/05_alpaca_sft`에 **끝난** 학습(`run_complete.json`)이 있으면 그것을 씁니다. 없으면 무엇을 해야 하는지
+# 말하고, cpu 프로필에서는 같은 방법으로 4 스텝만 학습해 `outputs/06_fallback_sft`에 만듭니다
+# (GPU에서는 8B 학습을 몰래 시작하지 않고 멈춥니다).
+
+# %%
+run_dir = output_dir() / "05_alpaca_sft"
+tokenizer = load_tokenizer(profile.sft_model, profile)
+if is_finished_run(run_dir):
+    print(f"레슨 05의 어댑터를 씁니다: {run_dir}")
+else:
+    message = f"{run_dir}에 끝난 학습이 없습니다: 레슨 05(05_alpaca_qlora_sft)를 먼저 끝까지 실행하세요."
+    if not profile.offline:
+        raise FileNotFoundError(message)
+    print(message, "\ncpu 프로필이므로 지금 4 스텝짜리 어댑터를 대신 만듭니다 (약 1분).")
+    run_dir = output_dir() / "06_fallback_sft"
+    splits, report = alpaca_splits(load_alpaca(profile), tokenizer, profile.sft.max_length)
+    trainer = lora_sft_trainer(load_causal_lm(profile.sft_model, profile), tokenizer, splits["train"], splits["test"],
+                               profile.sft, run_dir, max_steps=4)
+    trainer.train()
+    trainer.save_model(str(run_dir))
+    splits["test"].to_parquet(str(run_dir / "heldout.parquet"))
+    mark_finished(run_dir, {"profile": profile.name, "steps": 4, "fallback_for": "05_alpaca_sft"})
+    del trainer
+
+# %% [markdown]
+# 기반 모델을 한 번만 불러오고(GPU에서는 4-bit) 그 위에 어댑터를 얹습니다. `with model.disable_adapter():` 안에서는
+# 어댑터가 꺼져 기반 모델 그대로 답하므로, 8B 모델을 두 번 올리지 않고도 둘을 비교할 수 있습니다.
+
+# %%
+base_model = load_causal_lm(profile.sft_model, profile)
+model = PeftModel.from_pretrained(base_model, str(run_dir))
+model.eval()
+heldout = Dataset.from_parquet(str(run_dir / "heldout.parquet"))
+print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 쓰지 않은 행)")
+
+# %% [markdown]
+# ## 2. 생성 파라미터
+#
+# | 파라미터 | 뜻 |
+# |---|---|
+# | `do_sample=False` (기본) | **탐욕적(greedy)**: 매번 확률이 가장 높은 토큰. 같은 입력이면 항상 같은 답 |
+# | `do_sample=True` | 확률에 따라 **뽑기**. 아래 세 파라미터는 이때만 쓰입니다 |
+# | `temperature` | 확률 분포를 날카롭게(<1) 또는 평평하게(>1). 0에 가까우면 탐욕적과 비슷 |
+# | `top_k` | 확률 상위 k개 토큰 안에서만 뽑기 |
+# | `top_p` | 누적 확률이 p가 될 때까지의 토큰 안에서만 뽑기(nucleus) |
+# | `max_new_tokens` | 새로 만들 토큰 수의 상한 |
+# | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다 |
+#
+# 시드는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
+# 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
+
+# %%
+try:
+    GenerationConfig(do_sample=False, temperature=0.05).validate(strict=True)
+except ValueError as error:
+    print(error)
+
+# %% [markdown]
+# 직접 확인합니다: 같은 프롬프트를 탐욕적으로, 그리고 `temperature=0.05`를 더해 생성하면 답이 글자 하나까지 같고,
+# transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
+
+# %%
+probe = with_bos(tokenizer, [alpaca_prompt("Give three tips for staying healthy.")])
+greedy = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False)[0]
+seed_style = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False, temperature=0.05)[0]
+print("greedy            :", repr(greedy))
+print("greedy + temp 0.05:", repr(seed_style))
+print("같은 답인가?", greedy == seed_style)
+assert greedy == seed_style
+
+# %% [markdown]
+# `do_sample=True`일 때 비로소 temperature·top_k·top_p가 작동합니다. 시드를 바꾸면 답이 달라지고, 같은 시드면 같습니다.
+
+# %%
+samples = []
+for seed in (0, 1):
+    torch.manual_seed(seed)
+    samples.append(generate(model, tokenizer, probe, max_new_tokens=32, do_sample=True, temperature=0.8, top_k=50, top_p=0.9)[0])
+for seed, text in zip((0, 1), samples):
+    print(f"sample (seed {seed}):", repr(text))
+
+# %% [markdown]
+# 멈추기: EOS를 배우지 못한 모델은 답 뒤에 다음 예제("### Instruction:")를 지어내곤 합니다. `stop_strings`는
+# 토크나이저가 있어야 해서 `model.generate`에 직접 넘깁니다. 이미 만든 답은 `cut_at_stop`으로 같은 규칙대로 자릅니다.
+
+# %%
+korean = with_bos(tokenizer, [alpaca_prompt("한국의 수도는 어디인가요?")])
+batch = tokenizer(korean, return_tensors="pt", add_special_tokens=False).to(model.device)
+with model.disable_adapter():
+    output = model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, stop_strings=list(STOP_STRINGS),
+                            tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id)
+new_ids = output[0, batch["input_ids"].shape[1]:]
+text = tokenizer.decode(new_ids, skip_special_tokens=True)
+reason = "EOS" if new_ids[-1] == tokenizer.eos_token_id else "stop string" if any(s in text for s in STOP_STRINGS) else "max_new_tokens"
+print(f"{len(new_ids)} 토큰 뒤 멈춤 ({reason}): {text!r}")
+print("cut_at_stop:", repr(cut_at_stop(text)))
+
+# %% [markdown]
+# ## 3. 나란히 보기: 기반 vs 미세조정
+#
+# 시드의 여섯 질문(한국어·영어)에 평가용 행 두 개를 더합니다. 프롬프트는 학습과 **같은** `alpaca_prompt`이고,
+# `with_bos`는 TRL이 학습 때 토크나이저 기본값으로 붙인 BOS(Llama 3의 `<|begin_of_text|>`, SmolLM2는 없음)를
+# 생성 입력에도 똑같이 붙입니다. 어댑터를 끈 모델과 켠 모델이 같은 프롬프트에 답합니다(탐욕적).
+
+# %%
+seed_questions = [
+    "LLM 중에서 가장 유명한 LLM은 뭐야?",
+    "파이썬에서 리스트와 튜플의 차이를 설명해 주세요.",
+    "한국의 사계절을 한 문장씩 소개해 주세요.",
+    "What is the capital of France?",
+    "Give three tips for staying healthy.",
+    "Explain in two sentences what fine-tuning a language model means.",
+]
+questions = seed_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
+prompts = with_bos(tokenizer, [alpaca_prompt(q) for q in questions])
+with measure("생성 (기반 + 미세조정)"):
+    with model.disable_adapter():
+        base_answers = [cut_at_stop(a) for a in generate(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)]
+    tuned_answers = [cut_at_stop(a) for a in generate(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)]
+rows = [[short(q, 60), short(b), short(t)] for q, b, t in zip(questions, base_answers, tuned_answers)]
+display(Markdown(markdown_table(["질문", "기반 모델", "미세조정"], rows)))
+
+# %% [markdown]
+# ## 4. 배치 생성과 왼쪽 패딩
+#
+# 디코더 모델은 **마지막 위치**에서 다음 토큰을 잇습니다. 길이가 다른 프롬프트를 한 배치로 묶을 때 오른쪽에 패딩하면
+# 짧은 프롬프트의 마지막 위치가 패딩이 되므로, 생성에서는 **왼쪽**에 패딩합니다(`course_utils.generation.generate`가
+# `padding_side="left"`로 바꿉니다). 아래는 두 프롬프트를 묶었을 때의 앞부분입니다: 짧은 쪽 앞에 패딩 토큰이 붙습니다.
+
+# %%
+tokenizer.padding_side = "left"
+pair = tokenizer([alpaca_prompt("Hi."), alpaca_prompt("Explain left padding in one long sentence, please.")],
+                 padding=True, add_special_tokens=False, return_tensors="pt")
+tokenizer.padding_side = "right"
+for ids, mask in zip(pair["input_ids"], pair["attention_mask"]):
+    print(tokenizer.convert_ids_to_tokens(ids[:6].tolist()), "attention_mask", mask[:6].tolist())
+
+# %% [markdown]
+# 한 번에 하나씩 생성할 때와 배치로 생성할 때의 시간을 잽니다. 답은 같아야 합니다(패딩 위치의 부동소수점 차이로
+# 드물게 토큰 하나가 달라질 수 있습니다).
+
+# %%
+n = len(seed_questions)
+with measure("하나씩 (batch_size=1)") as one_by_one:
+    single = [cut_at_stop(a) for a in generate(model, tokenizer, prompts[:n], max_new_tokens=32, batch_size=1, do_sample=False)]
+with measure(f"배치 (batch_size={n})") as batched:
+    together = [cut_at_stop(a) for a in generate(model, tokenizer, prompts[:n], max_new_tokens=32, batch_size=n, do_sample=False)]
+print(f"배치가 {one_by_one.seconds / batched.seconds:.1f}배 빠름, 같은 답 {sum(a == b for a, b in zip(single, together))}/{n}")
+
+# %% [markdown]
+# ## 5. 평가 손실과 퍼플렉서티
+#
+# 평가용 행(학습에 안 쓴 행)에서 **답 토큰의 평균 손실**을 잽니다. 학습이 최소화한 바로 그 값이고, 퍼플렉서티는
+# `exp(손실)`입니다("매 토큰마다 평균 몇 개의 후보 중에서 고르는 만큼 헷갈리는가"). 낮을수록 좋습니다.
+# 레슨 05의 `eval_loss`와 거의 같은 값이 나와야 합니다(배치 평균 방식만 약간 다름).
+
+# %%
+eval_prompts, eval_completions = heldout["prompt"], heldout["completion"]
+with measure("평가 손실"):
+    with model.disable_adapter():
+        base_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
+    tuned_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
+loss_rows = [["기반 모델", base_loss, perplexity_from_loss(base_loss)], ["미세조정", tuned_loss, perplexity_from_loss(tuned_loss)]]
+display(Markdown(markdown_table(["모델", "eval loss", "perplexity"], loss_rows)))
+
+# %% [markdown]
+# ## 6. 정답이 정해진 벤치마크
+#
+# `data/benchmark_ko_en.jsonl`은 이 강의를 위해 쓴 객관식(A–D)과 단답형 질문입니다. 채점 규칙:
+# - 객관식: 답의 첫 줄에서 고른 글자(`B`, `(B)`, `Answer: B`, `정답: B`) 또는 보기 하나의 텍스트를 찾아 정답 글자와 비교.
+# - 단답형: 정답이 첫 줄에 **독립된 단어로** 있으면 정답(대소문자·문장부호 무시, `서울입니다`처럼 한국어 조사는 허용,
+#   `156`은 `56`의 정답이 아님).
+
+# %%
+items = load_benchmark()
+bench_prompts = with_bos(tokenizer, [benchmark_prompt(item) for item in items])
+with measure("벤치마크 생성"):
+    with model.disable_adapter():
+        base_preds = generate(model, tokenizer, bench_prompts, max_new_tokens=10, do_sample=False)
+    tuned_preds = generate(model, tokenizer, bench_prompts, max_new_tokens=10, do_sample=False)
+base_score, tuned_score = score_benchmark(items, base_preds), score_benchmark(items, tuned_preds)
+groups = sorted(base_score.by_group)
+bench_rows = [[name] + [f"{s.by_group[g][0]}/{s.by_group[g][1]}" for g in groups] + [f"{s.accuracy:.1%}"]
+              for name, s in (("기반 모델", base_score), ("미세조정", tuned_score))]
+display(Markdown(markdown_table(["모델"] + groups + ["전체"], bench_rows)))
+
+# %% [markdown]
+# 숫자만 보지 말고 답을 몇 개 읽어 봅니다. 작은 모델이 보기를 그대로 다시 읊거나(`A. Mars B. Venus ...`) 형식을
+# 따르지 않는 것이 점수를 깎습니다. 채점 규칙이 너무 엄격한지 느슨한지도 이렇게 확인합니다.
+
+# %%
+sample_rows = [[item["id"], item["answer"], short(b, 40), is_correct(b, item), short(t, 40), is_correct(t, item)]
+               for item, b, t in list(zip(items, base_preds, tuned_preds))[::5]]
+display(Markdown(markdown_table(["id", "정답", "기반", "채점", "미세조정", "채점"], sample_rows)))
+
+# %% [markdown]
+# ## 7. 블라인드 A/B 시트
+#
+# 사람이 비교할 때도 어느 쪽이 미세조정 모델인지 알면 판단이 기웁니다. 시트는 행 순서와 각 행의 답 순서를 섞고,
+# 모델 이름은 `sheet.key`에 숨깁니다. 각 행에 `"1"`, `"2"`, `"tie"`로 투표한 뒤 `reveal`로 공개하세요.
+
+# %%
+sheet = blind_ab_sheet(questions, {"기반 모델": base_answers, "미세조정": tuned_answers}, seed=7)
+sheet_rows = [[i + 1, short(r["question"], 50), short(r["answer_1"], 120), short(r["answer_2"], 120)] for i, r in enumerate(sheet.rows)]
+display(Markdown(markdown_table(["행", "질문", "답 1", "답 2"], sheet_rows)))
+MY_VOTES: list[str] = []  # e.g. ["1", "2", "tie", ...], one per row; filled in by you, revealed in section 8
+
+# %% [markdown]
+# ## 8. LLM을 심판으로 (LLM-as-a-judge)
+#
+# 사람 대신 다른 LLM에게 채점을 맡기면 빠르고 싸지만, 심판에게도 알려진 편향이 있습니다.
+# - **위치 편향**: 먼저(또는 나중에) 나온 답을 더 좋게 봅니다. → 같은 쌍을 **순서를 바꿔 두 번** 채점하고, 두 번 모두
+#   같은 쪽이 이길 때만 승자로 인정합니다(위치 바꾸기).
+# - **길이 편향**: 긴 답을 더 좋게 봅니다. → 채점 기준에 "길이는 장점이 아니다"를 쓰고, 긴 답이 이긴 비율을 잽니다.
+# - (그 밖에 자기 모델 선호, 말투 선호도 있습니다.)
+#
+# 심판은 프로필의 `judge_model`입니다(GPU: 한국어 8B instruct, 오프라인: 기반 instruct 모델). 심판은 instruct
+# 모델이므로 Alpaca 형식이 아니라 그 모델의 채팅 템플릿(`chat_text`)으로 묻습니다. 채점 기준은 다음과 같습니다.
+
+# %%
+print(JUDGE_RUBRIC)
+judge_tokenizer = load_tokenizer(profile.judge_model, profile)
+judge = load_causal_lm(profile.judge_model, profile)
+pairs = [swapped_judge_prompts(q, t, b) for q, t, b in zip(questions, tuned_answers, base_answers)]  # x = 미세조정
+judge_texts = [chat_text(judge_tokenizer, p) for pair in pairs for p in pair]
+print(judge_texts[0][-400:])
+
+# %% [markdown]
+# 먼저 심판이 자유롭게 답하게 하고, 정해진 형식(`Answer A: <점수>`)을 읽어 냅니다. 형식을 따르지 않은 답은 `None`입니다.
+# 심판이 형식을 지키는지가 첫 번째 점검입니다.
+
+# %%
+with measure("심판 생성"):
+    replies = generate(judge, judge_tokenizer, judge_texts, max_new_tokens=16, do_sample=False)
+parsed = [parse_judge_scores(r) for r in replies]
+print(f"형식대로 답한 비율: {sum(p is not None for p in parsed)}/{len(parsed)}")
+for reply, scores in list(zip(replies, parsed))[:2]:
+    print(repr(reply[:100]), "->", scores)
+
+# %% [markdown]
+# 형식을 못 지키는 작은 심판에게서도 점수를 얻는 방법: 답을 `Answer A:`까지 미리 채우고, 다음 토큰이 ` 1`…` 5`일
+# **확률**을 읽어 점수의 기댓값을 씁니다(G-Eval 방식). 파싱이 필요 없습니다. 두 순서의 점수를 원래 자리로 돌려
+# 평균하고(`combine_swapped`), 순서를 바꾸자 승자가 바뀐 쌍은 위치 편향으로 보고 무승부로 처리합니다.
+
+# %%
+def judge_order(texts: list[str]) -> list[tuple[float, float]]:
+    """Scores of answer A and B for each judge prompt, read from the judge's probabilities."""
+    first = expected_scores(judge, judge_tokenizer, [t + "Answer A:" for t in texts])
+    second = expected_scores(judge, judge_tokenizer, [t + f"Answer A: {best}\nAnswer B:" for t, (_, best) in zip(texts, first)])
+    return [(a, b) for (a, _), (b, _) in zip(first, second)]
+
+
+with measure("심판 확률 채점"):
+    x_first = judge_order(judge_texts[0::2])
+    y_first = judge_order(judge_texts[1::2])
+verdicts = [combine_swapped(a, b) for a, b in zip(x_first, y_first)]
+
+# %% [markdown]
+# 결과 표: `x`는 미세조정, `y`는 기반 모델입니다. "순서 바꿔도 같음"이 `False`인 행은 심판이 내용이 아니라 위치로
+# 판단한 것입니다.
+
+# %%
+verdict_rows = [[short(q, 40), f"{a[0]:.2f} / {a[1]:.2f}", f"{b[1]:.2f} / {b[0]:.2f}", v.winner, v.consistent]
+                for q, a, b, v in zip(questions, x_first, y_first, verdicts)]
+display(Markdown(markdown_table(["질문", "미세조정 먼저 (x/y)", "기반 먼저 (x/y)", "승자", "순서 바꿔도 같음"], verdict_rows)))
+consistent = sum(v.consistent for v in verdicts)
+wins = {w: sum(v.winner == w for v in verdicts) for w in ("x", "y", "tie")}
+length_rate = longer_answer_win_rate(verdicts, tuned_answers, base_answers)
+print(f"순서를 바꿔도 같은 판정: {consistent}/{len(verdicts)} (나머지는 위치 편향)")
+print(f"미세조정 승 {wins['x']}, 기반 승 {wins['y']}, 무승부 {wins['tie']}")
+print(f"긴 답이 이긴 비율: {'판정 없음' if length_rate is None else f'{length_rate:.0%}'} (0.5보다 크게 높으면 길이 편향 의심)")
+
+# %% [markdown]
+# 심판의 판정을 블라인드 시트의 투표로 바꿔 공개합니다. 심판도 시트처럼 이름을 모른 채 채점했습니다.
+# `MY_VOTES`를 채웠다면 여러분의 투표도 함께 공개됩니다.
+
+# %%
+winner_name = {"x": "미세조정", "y": "기반 모델"}
+judge_votes = []
+for key, row in zip(sheet.key, sheet.rows):
+    verdict = verdicts[questions.index(row["question"])]
+    name = winner_name.get(verdict.winner)
+    judge_votes.append("tie" if name is None else str(key.index(name) + 1))
+print("심판:", reveal(sheet, judge_votes))
+if MY_VOTES:
+    print("나  :", reveal(sheet, MY_VOTES))
+else:
+    print("나  : (MY_VOTES가 비어 있습니다: 7절의 시트를 보고 투표해 보세요)")
+
+# %% [markdown]
+# ## 9. 서비스할 때: vLLM
+#
+# `model.generate`는 배우고 실험하기에 좋지만 느립니다. 서비스에서는 **vLLM** 같은 추론 엔진을 씁니다.
+# PagedAttention으로 KV 캐시를 페이지 단위로 관리해 메모리 낭비를 줄이고, 끝난 요청 자리에 새 요청을 바로 끼워 넣는
+# **연속 배치(continuous batching)** 로 GPU를 쉬지 않게 합니다. LoRA 어댑터도 그대로 붙일 수 있습니다:
+#
+# ```python
+# from vllm import LLM, SamplingParams
+# from vllm.lora.request import LoRARequest
+# llm = LLM(model="NousResearch/Meta-Llama-3-8B", enable_lora=True)
+# outputs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=256),
+#                        lora_request=LoRARequest("alpaca", 1, "outputs/05_alpaca_sft"))
+# ```
+#
+# vLLM은 CUDA GPU가 필요하고 고정 버전 목록에 없으므로, 아래 셀은 GPU에 vLLM이 설치되어 있을 때만 알려 줍니다.
+
+# %%
+if profile.device == "cuda" and importlib.util.find_spec("vllm"):
+    print("vLLM이 설치되어 있습니다: 위 예시로 같은 프롬프트를 생성해 시간을 비교해 보세요.")
+else:
+    print("vLLM 건너뜀: CUDA GPU와 `pip install vllm`이 필요합니다 (cpu 프로필에서는 실행하지 않습니다).")
+
+# %% [markdown]
+# ## 10. 한눈에 보기
+#
+# 이 노트북에서 계산한 숫자를 모읍니다.
+
+# %%
+summary_rows = [
+    ["eval loss (낮을수록 좋음)", base_loss, tuned_loss],
+    ["perplexity", perplexity_from_loss(base_loss), perplexity_from_loss(tuned_loss)],
+    ["벤치마크 정확도", f"{base_score.accuracy:.1%}", f"{tuned_score.accuracy:.1%}"],
+    ["심판 승 (위치 바꾸기 적용)", wins["y"], wins["x"]],
+]
+display(Markdown(markdown_table(["측정", "기반 모델", "미세조정"], summary_rows)))
+print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
+
+# %% [markdown]
+# ## 요약
+# - 어댑터는 기반 모델 위에 얹어 불러오고, `disable_adapter()`로 같은 메모리에서 기반 모델과 비교했습니다.
+# - 탐욕적 생성에서는 `temperature`가 쓰이지 않습니다(경고와 같은 답으로 확인). 샘플링 파라미터는 `do_sample=True`와 함께.
+# - 같은 `alpaca_prompt`로 학습하고 평가했으며, 평가 손실·퍼플렉서티·벤치마크를 모두 계산해 비교했습니다.
+#   작은 모델에서는 손실이 먼저 좋아지고, 정답률은 형식을 따르는 능력에 크게 좌우됩니다.
+# - 블라인드 시트와 LLM 심판을 만들었고, 심판의 위치·길이 편향을 위치 바꾸기와 길이 비율로 점검했습니다.
+# - 생성은 왼쪽 패딩으로 배치하고, 서비스에는 vLLM을 씁니다.
+#
+# ## 연습 문제
+# - **기초**: 7절의 시트를 읽고 `MY_VOTES`에 투표를 채운 뒤 8절의 공개 셀을 다시 실행하세요. 여러분의 판정은 심판과
+#   몇 행이나 같았나요?
+# - **응용**: `short_answer_matches`의 규칙을 "첫 줄 전체가 정답과 같을 때만"으로 엄격하게 바꾸면 두 모델의 점수가
+#   어떻게 변하는지 계산하세요. 어느 규칙이 이 벤치마크에 더 공정한가요?
+# - **도전**: 심판에 길이 편향이 있는지 실험하세요. 기반 모델의 답 뒤에 내용 없는 문장("도움이 되었길 바랍니다.")을
+#   덧붙인 버전을 만들어 다시 채점하고, 점수가 오르는지 보세요. 채점 기준을 바꿔 편향을 줄일 수 있나요?

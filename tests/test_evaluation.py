@@ -1,0 +1,188 @@
+"""Evaluation: loss and perplexity, exact-answer scoring, the blind A/B sheet, judge prompts, parsing and swapping."""
+import math
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from course_utils.evaluation import (
+    JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
+    is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
+    perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
+    check_benchmark_item,
+)
+from course_utils.offline_model import offline_model_path
+from course_utils.prompts import alpaca_prompt
+
+MC = {"id": "x", "question": "Red planet?", "choices": ["Mars", "Venus", "Jupiter", "Saturn"], "answer": "A", "lang": "en"}
+SHORT = {"id": "y", "question": "7 x 8?", "choices": None, "answer": "56", "lang": "ko"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = AutoTokenizer.from_pretrained(offline_model_path())
+    tok.pad_token = "<|endoftext|>"
+    return tok
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tokenizer):
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_perplexity_is_exp_of_loss():
+    assert perplexity_from_loss(0.0) == 1.0
+    assert perplexity_from_loss(math.log(7)) == pytest.approx(7)
+
+
+def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_model):
+    prompts = [alpaca_prompt("Say hi."), alpaca_prompt("Name a fruit, please, in one word only.")]
+    completions = ["Hi!" + tokenizer.eos_token, "Apple." + tokenizer.eos_token]
+    batched = completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=2)
+    # by hand: sum of completion-token NLL over both rows / number of completion tokens
+    total, count = 0.0, 0
+    for prompt, completion in zip(prompts, completions):
+        n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        ids = torch.tensor([tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
+        logits = tiny_model(input_ids=ids).logits[0, :-1]
+        nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :]
+        total, count = total + nll.sum().item(), count + len(nll)
+    assert batched == pytest.approx(total / count, rel=1e-4)
+    # padding and batch size do not change the number
+    assert completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
+
+
+def test_completion_loss_refuses_empty_completions(tokenizer, tiny_model):
+    with pytest.raises(ValueError, match="No completion tokens"):
+        completion_loss(tiny_model, tokenizer, [alpaca_prompt("Hi")], [""])
+
+
+@pytest.mark.parametrize("text,letter", [
+    ("A", "A"), ("B.", "B"), ("(C) Jupiter", "C"), ("Answer: D", "D"), ("정답: B", "B"), ("The answer is C", "C"),
+    ("Venus", "B"), ("Mars or Venus", None), ("", None), ("I think so", None),
+])
+def test_extract_choice(text, letter):
+    assert extract_choice(text, MC["choices"]) == letter
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("56", True), ("56.", True), ("정답은 56입니다", True), ("7 x 8 = 56", True), ("156", False), ("5 6", False),
+    ("560", False), ("\n\n56\nmore lines", True), ("It is 54.\n56", False),
+])
+def test_short_answer_rule(text, ok):
+    assert short_answer_matches(text, "56") is ok
+
+
+def test_korean_short_answer_allows_particles_and_case_is_ignored():
+    assert short_answer_matches("서울입니다.", "서울")
+    assert short_answer_matches("The capital is TOKYO.", "Tokyo")
+    assert not short_answer_matches("", "Tokyo")
+
+
+def test_score_benchmark_counts_per_group():
+    score = score_benchmark([MC, SHORT, MC], ["A", "55", "Saturn"])
+    assert (score.correct, score.total) == (1, 3)
+    assert score.by_group == {"en-mc": (1, 2), "ko-short": (0, 1)}
+    assert isinstance(score, BenchmarkScore) and score.accuracy == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="one answer per question"):
+        score_benchmark([MC], [])
+
+
+def test_shipped_benchmark_loads_and_its_own_answers_score_perfectly():
+    items = load_benchmark()
+    assert len(items) >= 40
+    assert score_benchmark(items, [item["answer"] for item in items]).accuracy == 1.0
+    # a multiple-choice item is also right when the model writes the choice's text instead of its letter
+    mc_items = [i for i in items if i["choices"]]
+    assert all(is_correct(i["choices"][ord(i["answer"]) - 65], i) for i in mc_items)
+    mc = next(i for i in items if i["choices"])
+    assert "A. " in benchmark_prompt(mc) and benchmark_prompt(mc).startswith(alpaca_prompt("x")[:40])
+
+
+@pytest.mark.parametrize("item,message", [
+    ({"id": "a", "question": "q", "answer": "", "lang": "en"}, "no usable 'answer'"),
+    ({"id": "a", "question": "q", "choices": ["1", "2"], "answer": "A", "lang": "en"}, "exactly four"),
+    ({"id": "a", "question": "q", "choices": ["1", "2", "3", "4"], "answer": "E", "lang": "en"}, "one of A, B, C, D"),
+])
+def test_bad_benchmark_rows_are_named(item, message):
+    with pytest.raises(ValueError, match=message):
+        check_benchmark_item(item, 3)
+
+
+def test_blind_sheet_hides_labels_and_reveal_counts_by_model():
+    questions = [f"q{i}" for i in range(12)]
+    sheet = blind_ab_sheet(questions, {"base": [f"b{i}" for i in range(12)], "tuned": [f"t{i}" for i in range(12)]}, seed=1)
+    assert sorted(r["question"] for r in sheet.rows) == sorted(questions)
+    assert all("base" not in str(r) and "tuned" not in str(r) for r in sheet.rows)
+    firsts = [k[0] for k in sheet.key]
+    assert 0 < firsts.count("tuned") < 12  # both orders occur
+    # vote for whichever answer the tuned model wrote: reveal must give it every row
+    votes = ["1" if first == "tuned" else "2" for first in firsts]
+    assert reveal(sheet, votes) == {"base": 0, "tuned": 12, "tie": 0}
+    assert reveal(sheet, ["tie"] * 12)["tie"] == 12
+    with pytest.raises(ValueError, match="12 rows"):
+        reveal(sheet, ["1"])
+    with pytest.raises(ValueError, match="is not '1', '2' or 'tie'"):
+        reveal(sheet, ["3"] * 12)
+
+
+def test_blind_sheet_rows_keep_each_answer_with_its_question():
+    sheet = blind_ab_sheet(["q0", "q1"], {"m": ["m0", "m1"], "n": ["n0", "n1"]}, seed=3)
+    for row in sheet.rows:
+        i = row["question"][1]
+        assert {row["answer_1"], row["answer_2"]} == {f"m{i}", f"n{i}"}
+
+
+def test_judge_prompt_states_rubric_and_positions():
+    prompt = judge_prompt("Q?", "first", "second")
+    assert JUDGE_RUBRIC in prompt and "Answer A:\nfirst" in prompt and "Answer B:\nsecond" in prompt
+    x_first, y_first = swapped_judge_prompts("Q?", "x", "y")
+    assert x_first.index("\nx\n") < x_first.index("\ny\n") and y_first.index("\ny\n") < y_first.index("\nx\n")
+    assert "(empty)" in judge_prompt("Q?", "", "y")
+
+
+@pytest.mark.parametrize("reply,scores", [
+    ("Answer A: 4\nAnswer B: 2", (4, 2)), ("answer a: 5/5, answer b: 3/5", (5, 3)), ("**Answer A**: 1\nAnswer B = 5", (1, 5)),
+    ("Answer A: **3**\nAnswer B: 3", (3, 3)), ("Both are fine.", None), ("Answer A: 9\nAnswer B: 2", None),
+    ("Answer A: 4", None),
+])
+def test_parse_judge_scores(reply, scores):
+    assert parse_judge_scores(reply) == scores
+
+
+def test_swapping_undoes_positions_and_flags_position_bias():
+    # consistent: x better in both orders
+    v = combine_swapped((5, 2), (2, 4))
+    assert (v.score_x, v.score_y, v.winner, v.consistent) == (4.5, 2.0, "x", True)
+    # a judge that always prefers the first answer contradicts itself: no winner
+    biased = combine_swapped((5, 2), (5, 2))
+    assert biased.winner == "tie" and not biased.consistent
+    # one unparsable reply: the other reading decides, but it is not a checked verdict
+    single = combine_swapped(None, (1, 4))
+    assert single.winner == "x" and not single.consistent
+    assert combine_swapped(None, None).winner is None
+
+
+def test_longer_answer_win_rate():
+    verdicts = [combine_swapped((5, 1), (1, 5)), combine_swapped((1, 5), (5, 1)), combine_swapped((3, 3), (3, 3))]
+    assert longer_answer_win_rate(verdicts, ["long answer", "x", "a"], ["s", "much longer", "b"]) == 1.0
+    assert longer_answer_win_rate(verdicts[2:], ["a"], ["b"]) is None
+
+
+def test_expected_scores_reads_the_five_score_tokens(tokenizer, tiny_model):
+    texts = ["Answer A:", "Some longer context here.\nAnswer B:"]
+    results = expected_scores(tiny_model, tokenizer, texts)
+    assert len(results) == 2
+    for weighted, best in results:
+        assert 1.0 <= weighted <= 5.0 and best in range(1, 6)
+    # batching with left padding gives the same numbers as one text at a time
+    assert expected_scores(tiny_model, tokenizer, texts[1:])[0][0] == pytest.approx(results[1][0], rel=1e-4)
+
+
+def test_markdown_table_escapes_cells():
+    table = markdown_table(["a", "b"], [["x|y", "line1\nline2"], [0.12345, 3]])
+    assert table.splitlines()[0] == "| a | b |"
+    assert "x\\|y" in table and "line1<br>line2" in table and "0.123" in table

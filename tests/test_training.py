@@ -1,0 +1,167 @@
+"""Training plumbing: finished-run guard, checkpoints, resume after a disconnect, schedules, throughput."""
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from trl import SFTConfig, SFTTrainer
+
+from course_utils.measure import Cost
+from course_utils.offline_model import offline_model_path
+from course_utils.prompts import alpaca_completion, alpaca_prompt
+from course_utils.training import (
+    StopAfterSteps, checked_checkpoint, checkpoints, describe_checkpoint, is_finished_run, last_checkpoint,
+    lr_schedule, mark_finished, prepare_output_dir, rows_without_single_final_eos, run_summary, tokens_per_second,
+    total_cost, upcast_trainable_for_fp16,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = AutoTokenizer.from_pretrained(offline_model_path())
+    tok.pad_token = "<|endoftext|>"
+    return tok
+
+
+def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+    )
+    return LlamaForCausalLM(config)
+
+
+def tiny_dataset(eos: str) -> Dataset:
+    rows = [(f"Add {a} and {b}.", f"{a} + {b} = {a + b}.") for a in range(4) for b in range(4)]
+    return Dataset.from_dict({
+        "prompt": [alpaca_prompt(q) for q, _ in rows], "completion": [alpaca_completion(o, eos) for _, o in rows],
+    })
+
+
+def train(tokenizer, output_dir: Path, stop_at: int | None = None) -> dict[str, torch.Tensor]:
+    """6 steps of LoRA SFT on a tiny random Llama; with stop_at, stop there and resume from the checkpoint."""
+    args = SFTConfig(
+        output_dir=str(output_dir), max_steps=6, per_device_train_batch_size=4, gradient_accumulation_steps=1,
+        learning_rate=1e-2, lr_scheduler_type="cosine", warmup_steps=2, save_strategy="steps", save_steps=2,
+        logging_steps=1, report_to="none", seed=7, bf16=False, fp16=False, activation_checkpointing=False,
+        max_length=96, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=tiny_llama(len(tokenizer)), args=args, train_dataset=tiny_dataset(tokenizer.eos_token),
+        processing_class=tokenizer, peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"),
+    )
+    if stop_at is None:
+        trainer.train()
+    else:
+        stopper = StopAfterSteps(stop_at)
+        trainer.add_callback(stopper)
+        trainer.train()
+        assert trainer.state.global_step == stop_at
+        trainer.remove_callback(stopper)
+        trainer.train(resume_from_checkpoint=str(last_checkpoint(output_dir)))
+    assert trainer.state.global_step == 6
+    return {k: v.detach().clone() for k, v in trainer.model.named_parameters() if "lora_" in k}
+
+
+def test_resumed_run_ends_like_an_uninterrupted_one(tokenizer, tmp_path):
+    straight = train(tokenizer, tmp_path / "straight")
+    resumed = train(tokenizer, tmp_path / "resumed", stop_at=3)
+    assert straight.keys() == resumed.keys() and straight
+    for name, weight in straight.items():
+        torch.testing.assert_close(resumed[name], weight, rtol=1e-4, atol=1e-5)
+    # the adapters actually moved: lora_B starts at zero
+    assert any(w.abs().sum() > 0 for k, w in straight.items() if "lora_B" in k)
+    saved = [p.name for p in checkpoints(tmp_path / "resumed")]
+    assert "checkpoint-3" in saved and saved[-1] == "checkpoint-6"
+    files = {name for name, _, _ in describe_checkpoint(tmp_path / "resumed" / "checkpoint-3")}
+    assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= files
+
+
+def test_trl_trains_exactly_one_final_eos_and_masks_the_prompt(tokenizer, tmp_path):
+    # our completions already end in EOS; TRL must not add a second one, and must mask the prompt
+    args = SFTConfig(output_dir=str(tmp_path), max_length=96, report_to="none", bf16=False, activation_checkpointing=False, use_cpu=True)
+    dataset = tiny_dataset(tokenizer.eos_token)
+    trainer = SFTTrainer(model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset, processing_class=tokenizer)
+    tokenized = trainer.train_dataset
+    assert rows_without_single_final_eos(tokenized, tokenizer.eos_token_id) == []
+    row = tokenized[0]
+    n_prompt = len(tokenizer(dataset[0]["prompt"], add_special_tokens=False)["input_ids"])
+    assert all(label == -100 for label in row["labels"][:n_prompt])
+    assert tokenizer.decode([t for t in row["labels"] if t != -100]) == dataset[0]["completion"]
+
+
+def test_eos_check_finds_rows_with_missing_or_doubled_eos():
+    eos = 2
+    rows = {"labels": [[-100, 5, 2], [-100, 5, 6], [-100, 2, 5, 2], [-100, -100]]}
+    assert rows_without_single_final_eos(rows, eos) == [1, 2, 3]
+
+
+def test_finished_run_is_not_overwritten_without_the_flag(tmp_path):
+    run = tmp_path / "run"
+    assert prepare_output_dir(run) == run and run.is_dir()  # a fresh folder is fine
+    (run / "checkpoint-5").mkdir()
+    assert prepare_output_dir(run) == run  # an unfinished run may continue
+    mark_finished(run, {"eval_loss": 1.0})
+    assert is_finished_run(run)
+    with pytest.raises(FileExistsError, match="already holds a finished run: set overwrite=True"):
+        prepare_output_dir(run)
+    assert (run / "checkpoint-5").is_dir()  # refused means untouched
+    prepare_output_dir(run, overwrite=True)
+    assert run.is_dir() and not any(run.iterdir())
+
+
+def test_last_checkpoint_skips_a_checkpoint_cut_off_mid_save(tmp_path):
+    assert last_checkpoint(tmp_path / "missing") is None
+    for step in (5, 10, 20):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-x").mkdir()
+    assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-5", "checkpoint-10"]  # numeric order, 20 incomplete
+    assert last_checkpoint(tmp_path).name == "checkpoint-10"
+
+
+def test_checked_checkpoint_names_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        checked_checkpoint(tmp_path / "checkpoint-999")
+    (tmp_path / "checkpoint-3").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        checked_checkpoint(tmp_path / "checkpoint-3")
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert checked_checkpoint(str(tmp_path / "checkpoint-3")) == tmp_path / "checkpoint-3"
+
+
+def test_lr_schedules_warm_up_then_keep_or_decay():
+    steps, peak, warmup = 20, 2e-4, 4
+    constant = lr_schedule("constant_with_warmup", peak, steps, warmup)
+    linear = lr_schedule("linear", peak, steps, warmup)
+    cosine = lr_schedule("cosine", peak, steps, warmup)
+    for rates in (constant, linear, cosine):
+        assert len(rates) == steps and rates[0] == 0.0 and rates[warmup] == pytest.approx(peak)
+        assert rates[:warmup] == sorted(rates[:warmup])
+    assert constant[-1] == pytest.approx(peak)
+    assert linear[-1] == pytest.approx(peak / (steps - warmup))
+    assert cosine[-1] < linear[-1] and cosine[warmup + 4] > linear[warmup + 4]  # cosine stays high, then drops faster
+
+
+def test_throughput_summary():
+    assert tokens_per_second(1000, 4.0) == 250 and tokens_per_second(10, 0) == 0
+    line = run_summary(12_000, 10, Cost(seconds=60.0, peak_rss_gib=1.5))
+    assert "10 steps" in line and "12,000 tokens" in line and "200 tokens/s" in line and "1.50 GiB" in line
+
+
+def test_upcast_moves_only_trainable_low_precision_weights():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)).to(torch.bfloat16)
+    model[0].requires_grad_(False)
+    assert upcast_trainable_for_fp16(model) == 2  # weight and bias of the second layer
+    assert model[1].weight.dtype == torch.float32 and model[0].weight.dtype == torch.bfloat16
+    assert upcast_trainable_for_fp16(model) == 0
+
+
+def test_total_cost_adds_times_and_keeps_the_largest_peak():
+    total = total_cost(Cost(10.0, None, 1.0), Cost(5.0, None, 3.0))
+    assert (total.seconds, total.peak_gpu_gib, total.peak_rss_gib) == (15.0, None, 3.0)
+    assert total_cost(Cost(1.0, 2.0, 1.0), Cost(1.0, 5.0, 1.0)).peak_gpu_gib == 5.0
