@@ -1,0 +1,511 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08. 아이언맨 페르소나 파인튜닝: 전과 후를 숫자로
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/08_ironman_persona.ipynb)
+#
+# 시드 프로젝트는 "프롬프트 엔지니어링만으로는 페르소나에 한계가 있다"는 동기로 한국어 8B 모델(Llama-3, Qwen2)에
+# 토니 스타크의 말투를 LoRA로 학습시켰습니다. 이 노트북은 같은 일을 TRL로 하고, **전과 후를 숫자로** 비교합니다.
+#
+# ## 학습 목표
+# - 시스템 프롬프트를 `apply_chat_template`로 넣고, Llama 3 형식(`<|start_header_id|>system<|end_header_id|>` … `<|eot_id|>`)과 오프라인 모델의 ChatML 형식을 눈으로 확인한다.
+# - 시스템 프롬프트가 매 예제마다 토큰을 먹는다는 것을 계산하고, `max_length`에 비해 너무 길면 미리 오류로 잡는다.
+# - TRL `SFTTrainer`로 LoRA SFT를 하되 **답(assistant) 토큰에만 손실**을 주고, 그 라벨을 직접 확인한다.
+# - 학습/검증 손실 곡선으로 과적합을 보고, 시드의 10 epoch 손실표와 비교한다.
+# - 기본 모델 / 기본 + 시스템 프롬프트 / 파인튜닝 모델을 같은 미공개 질문으로 비교한다: 스타일 마커 비율, 한글 비율, 심사 모델 점수, 일반 상식 유지.
+# - `merge_and_unload`로 병합하고, 병합 전후 logits가 같은지 확인하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
+# - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 토큰이 있을 때만 하는 Hub 업로드, 멀티 GPU 레시피를 안다.
+#
+# ## 소요 시간과 하드웨어
+# | 프로필 | 하드웨어 | 모델 | 시간 |
+# |---|---|---|---|
+# | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 3~4분 |
+# | `t4` | Colab T4 16 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 40~60분 (추정, 병합은 건너뜀) |
+# | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, bf16으로 병합 | 다운로드 포함 약 20~30분 (추정) |
+#
+# cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
+# 말하지 않습니다. 같은 셀이 GPU 프로필에서는 시드와 같은 한국어 8B 모델로 돌아갑니다.
+
+# %%
+# Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
+import os, subprocess, sys
+
+if "COLAB_RELEASE_TAG" in os.environ:
+    if not os.path.isdir("/content/course"):
+        subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/llm-finetuning-course/course", "/content/course"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"], check=True)
+    sys.path.insert(0, "/content/course")
+
+from course_utils import doctor
+
+profile = doctor()
+
+# %% [markdown]
+# ## 1. 데이터: 토니 스타크의 말투로 쓴 한국어 지시 데이터
+# 이 강의를 위해 새로 쓴 데이터입니다(`data/LICENSE.md`, CC BY 4.0). 시드와 같은 `instruction` / `input` / `output` 구성이고,
+# 잡담, 기술 질문, 리더십 조언, 소코비아 협정, 캐릭터를 지키며 거절하기 등을 다룹니다. 평가용 질문(`ironman_heldout.jsonl`)은
+# 학습 데이터에 **한 번도 나오지 않는** 질문이고, `general_questions.jsonl`은 파인튜닝 뒤에도 틀리면 안 되는 상식 문제입니다.
+
+# %%
+import random
+from collections import Counter
+
+from course_utils.persona import load_persona_data
+
+train_rows, heldout_rows, general_rows = load_persona_data()
+print(f"학습 {len(train_rows)}행, 평가 질문 {len(heldout_rows)}개, 상식 문제 {len(general_rows)}개")
+print("평가 질문 분야:", dict(Counter(row["category"] for row in heldout_rows)))
+print(train_rows[2])
+
+# %% [markdown]
+# 학습자가 직접 데이터를 고치다 보면 필드가 빠지거나 답이 비는 일이 생깁니다. 그런 행은 학습 전에 **한 문장짜리 오류**로 잡습니다.
+
+# %%
+from course_utils.persona import validate_persona_rows
+
+bad_rows = [
+    [{"instruction": "안녕?", "input": ""}],
+    [{"instruction": "안녕?", "input": "", "output": "  "}],
+]
+for rows in bad_rows:
+    try:
+        validate_persona_rows(rows, "my_rows.jsonl")
+    except ValueError as error:
+        print("ValueError:", error)
+
+# %% [markdown]
+# ## 2. 시스템 프롬프트와 채팅 템플릿
+# 시드는 LLaMA-Factory 템플릿의 `default_system`에 "당신은 아이언맨 토니 스타크 입니다. …"를 넣었습니다. 같은 생각을
+# 강의용으로 다시 쓴 것이 `SYSTEM_PROMPT`입니다. 문자열을 손으로 이어 붙이지 않고, 메시지 목록을 토크나이저의
+# `apply_chat_template`에 넘겨 모델이 학습된 형식 그대로 만듭니다.
+
+# %%
+from course_utils.models import load_tokenizer
+from course_utils.persona import SYSTEM_PROMPT, persona_messages
+
+tokenizer = load_tokenizer(profile.persona_model, profile)
+messages = persona_messages("토니, 소코비아 협정에 대해 어떻게 생각해요?", system=SYSTEM_PROMPT)
+print(SYSTEM_PROMPT, "\n")
+print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+# %% [markdown]
+# GPU 프로필의 모델은 Llama 3 계열이라 위 출력이 곧 Llama 3 형식입니다. cpu 프로필의 SmolLM2는 ChatML
+# (`<|im_start|>system` … `<|im_end|>`) 형식을 씁니다. Llama 3 토크나이저는 오프라인에서 받을 수 없으므로, cpu에서는
+# **TRL 패키지에 들어 있는 Meta Llama 3 Instruct의 Jinja 템플릿**을 transformers의 같은 렌더러로 같은 메시지에 적용해 보여 줍니다.
+
+# %%
+from course_utils.persona import render_llama3
+
+if profile.device == "cuda":
+    print("이 프로필의 토크나이저가 곧 Llama 3 템플릿입니다 (위 출력).")
+else:
+    print("[cpu] Llama 3 토크나이저 대신, TRL에 포함된 Llama 3 Instruct Jinja 템플릿으로 렌더링한 결과:\n")
+    print(render_llama3(messages))
+
+# %% [markdown]
+# ### 시스템 프롬프트는 매 예제마다 토큰을 먹습니다
+# 시스템 프롬프트는 학습 예제 **하나하나의 앞에** 붙습니다. SmolLM2의 토크나이저는 한국어 한 글자를 2토큰쯤으로 쪼개므로
+# (2강), 같은 문장이 Llama 3 토크나이저보다 몇 배 길어집니다. 시스템 프롬프트가 `max_length`의 절반을 넘으면 질문과 답이
+# 잘려 나가므로 학습 전에 오류로 잡습니다. cpu 프로필에서는 이 검사에 걸리므로 시스템 프롬프트 **없이** 학습합니다. 그러면
+# SmolLM2 템플릿이 넣는 기본 시스템 메시지("You are a helpful AI assistant named SmolLM…") 아래에서 토니가 되도록 배웁니다.
+# 페르소나가 프롬프트가 아니라 가중치에 들어가므로, 추론할 때도 프롬프트 토큰을 아낍니다.
+
+# %%
+from course_utils.persona import check_system_prompt_fits
+
+preset = profile.persona
+try:
+    used = check_system_prompt_fits(tokenizer, SYSTEM_PROMPT, preset.max_length)
+    train_system = SYSTEM_PROMPT
+    print(f"시스템 프롬프트 {used}토큰 / max_length {preset.max_length}: 학습 예제마다 넣습니다.")
+except ValueError as error:
+    train_system = None
+    print("ValueError:", error)
+    print("-> 이 프로필에서는 시스템 프롬프트 없이 학습합니다.")
+
+# %% [markdown]
+# ## 3. 대화형 prompt/completion 데이터
+# 한 행을 `prompt`(시스템 + 사용자 메시지)와 `completion`(assistant 메시지)으로 나눕니다. TRL 1.16은 이런 **대화형
+# prompt/completion** 데이터를 받으면 토크나이저의 채팅 템플릿을 적용하고, `completion_only_loss`(기본값)로 답 토큰에만 손실을
+# 줍니다. 학습 데이터의 16행은 학습에 쓰지 않고 검증 손실용으로 떼어 둡니다. cpu 프로필은 스텝 수가 작으므로, 그 안에서
+# 약 3 epoch를 돌 수 있을 만큼만 학습 행을 씁니다(과적합이 보이도록).
+
+# %%
+from course_utils.persona import persona_dataset
+
+rows = list(train_rows)
+random.Random(0).shuffle(rows)
+val_rows, fit_rows = rows[:16], rows[16:]
+fit_rows = fit_rows[: max(preset.max_steps * preset.effective_batch_size // 3, 1)]
+train_dataset = persona_dataset(fit_rows, system=train_system)
+eval_dataset = persona_dataset(val_rows, system=train_system)
+epochs = preset.max_steps * preset.effective_batch_size / len(train_dataset)
+print(f"학습 {len(train_dataset)}행, 검증 {len(eval_dataset)}행, {preset.max_steps}스텝 × {preset.effective_batch_size}행 ≈ {epochs:.1f} epoch")
+print(train_dataset[0])
+
+# %% [markdown]
+# ## 4. 학습 전: 기본 모델과 "기본 + 시스템 프롬프트"
+# 평가 질문에 대한 답을 먼저 만들어 둡니다. 두 번째 열은 프롬프트 엔지니어링만 한 경우로, 가장 좋은 프롬프트인 전체
+# `SYSTEM_PROMPT`를 씁니다(추론에는 `max_length` 제한이 없습니다). 생성은 탐욕적(greedy)이라 매번 같은 답이 나옵니다.
+# cpu에서는 시간 때문에 분야마다 2개씩, 16개 질문만 씁니다.
+
+# %%
+from course_utils.generation import generate
+from course_utils.measure import measure
+from course_utils.models import load_causal_lm
+from course_utils.persona import persona_prompts
+
+by_category: dict[str, list[str]] = {}
+for row in heldout_rows:
+    by_category.setdefault(row["category"], []).append(row["instruction"])
+per_category = 2 if profile.device == "cpu" else None
+questions = [q for category in sorted(by_category) for q in by_category[category][:per_category]]
+NEW_TOKENS = 64
+
+model = load_causal_lm(profile.persona_model, profile)
+answers = {}
+with measure("기본 모델 생성 (2열)"):
+    answers["기본"] = generate(model, tokenizer, persona_prompts(tokenizer, questions, None), max_new_tokens=NEW_TOKENS)
+    answers["기본 + 시스템 프롬프트"] = generate(model, tokenizer, persona_prompts(tokenizer, questions, SYSTEM_PROMPT), max_new_tokens=NEW_TOKENS)
+for column, texts in answers.items():
+    print(f"[{column}] {questions[0]} -> {texts[0][:120]!r}")
+
+# %% [markdown]
+# ## 5. LoRA와 `SFTConfig`
+# LoRA 설정과 학습 인자는 프로필의 `persona` 프리셋에서 옵니다(배치, 누적, `max_length`, 스텝, 학습률). 과적합을 보려고
+# 검증 손실을 `eval_steps`마다 잽니다.
+
+# %%
+import torch
+from peft import LoraConfig
+from trl import SFTConfig, SFTTrainer
+
+from course_utils.environment import output_dir
+
+run_dir = output_dir() / f"08_ironman_{profile.name}"
+lora_config = LoraConfig(
+    r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+)
+args = SFTConfig(
+    output_dir=str(run_dir),
+    per_device_train_batch_size=preset.per_device_train_batch_size,
+    per_device_eval_batch_size=8,
+    gradient_accumulation_steps=preset.gradient_accumulation_steps,
+    max_steps=preset.max_steps,
+    learning_rate=preset.learning_rate,
+    lr_scheduler_type="cosine",
+    warmup_steps=0.05,
+    optim=preset.optim,
+    activation_checkpointing=preset.gradient_checkpointing,
+    activation_checkpointing_kwargs={"use_reentrant": False},
+    bf16=profile.compute_dtype == torch.bfloat16,
+    fp16=profile.compute_dtype == torch.float16,
+    max_length=preset.max_length,
+    completion_only_loss=True,  # the default for prompt/completion data, written out because it is the point
+    eval_strategy="steps",
+    eval_steps=preset.eval_steps,
+    save_strategy="no",
+    logging_steps=max(1, preset.eval_steps // 2),
+    report_to="none",
+    seed=42,
+)
+trainer = SFTTrainer(
+    model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    processing_class=tokenizer, peft_config=lora_config,
+)
+trainer.model.print_trainable_parameters()
+
+# %% [markdown]
+# ### 손실은 답 토큰에만
+# `SFTTrainer`가 만든 첫 학습 예제를 봅니다. 라벨이 `-100`인 토큰(시스템, 사용자, 템플릿 머리말)은 손실에서 빠지고, 남는 것은
+# 토니의 답과 턴을 닫는 토큰뿐입니다. `max_length`를 넘는 긴 답은 뒤가 잘립니다.
+
+# %%
+example = trainer.train_dataset[0]
+trained = [token for token, label in zip(example["input_ids"], example["labels"]) if label != -100]
+print(f"토큰 {len(example['input_ids'])}개 중 손실을 받는 토큰 {len(trained)}개")
+print("손실 받는 부분:", repr(tokenizer.decode(trained)))
+
+# %% [markdown]
+# ## 6. 학습
+# 시간과 메모리를 함께 잽니다. 손실 곡선은 `course_utils.plots.plot_losses`로 그립니다.
+
+# %%
+from course_utils.plots import plot_losses
+
+with measure("페르소나 LoRA 학습") as train_cost:
+    trainer.train()
+plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, train vs eval loss");
+
+# %% [markdown]
+# ## 7. 과적합: 우리 곡선과 시드의 10 epoch 손실표
+# 시드는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
+# 몇 점을 옮겨 와(직접 계산한 값이 아니라 **인용**입니다) 우리 곡선과 epoch 축에 함께 그립니다. 눈여겨볼 점:
+#
+# - 시드의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
+#   같은 예제를 두 번째로 볼 때 손실이 갑자기 낮다는 것은 일반화가 아니라 **암기**의 신호입니다.
+# - 시드는 검증 손실을 재지 않았습니다. 우리 곡선에는 검증 손실이 있어, 학습 손실이 내려가는 동안 검증 손실이 멈추거나
+#   올라가는 지점이 과적합이 시작되는 곳입니다.
+# - 대책: epoch를 줄이고(2~3), `val_size`/`eval_strategy`로 검증 손실을 재고, 가장 좋은 체크포인트를 고르거나
+#   (`load_best_model_at_end=True`) 멈춥니다(`EarlyStoppingCallback`). 페르소나처럼 작은 데이터일수록 빨리 외웁니다.
+
+# %%
+import matplotlib.pyplot as plt
+
+from course_utils.persona import SEED_REPORTED_LOSS
+
+history = trainer.state.log_history
+fig, ax = plt.subplots(figsize=(7, 3.8))
+for label, points in SEED_REPORTED_LOSS.items():
+    ax.plot(*zip(*points), ":.", label=f"{label}, train (quoted)")
+ax.plot([e["epoch"] for e in history if "loss" in e], [e["loss"] for e in history if "loss" in e], "-o", label=f"{profile.name}: train")
+ax.plot([e["epoch"] for e in history if "eval_loss" in e], [e["eval_loss"] for e in history if "eval_loss" in e], "--s", label=f"{profile.name}: eval")
+ax.set_xlabel("epoch"); ax.set_ylabel("loss"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+ax.set_title("persona SFT: the seeds' 10-epoch runs vs this run");
+
+# %%
+evals = [(e["epoch"], e["eval_loss"]) for e in history if "eval_loss" in e]
+best_epoch, best_eval = min(evals, key=lambda point: point[1])
+print("검증 손실:", ", ".join(f"epoch {epoch:.1f}: {loss:.3f}" for epoch, loss in evals))
+print(f"가장 낮은 검증 손실은 epoch {best_epoch:.1f}의 {best_eval:.3f}; 마지막은 {evals[-1][1]:.3f}")
+
+# %% [markdown]
+# ## 8. 학습 후: 세 열 비교
+# 파인튜닝 모델은 학습 때와 같은 시스템 프롬프트(`train_system`)로 답합니다.
+
+# %%
+model = trainer.model
+model.eval()
+with measure("파인튜닝 모델 생성"):
+    answers["파인튜닝"] = generate(model, tokenizer, persona_prompts(tokenizer, questions, train_system), max_new_tokens=NEW_TOKENS)
+for question, *texts in list(zip(questions, *answers.values()))[::5]:
+    print(f"Q: {question}")
+    for column, text in zip(answers, texts):
+        print(f"  [{column}] {text[:110]!r}")
+
+# %% [markdown]
+# ### 측정 방법
+# - **스타일 마커 비율**: 답에 토니 스타크의 표지어가 하나라도 있는 비율. 목록은 `STYLE_MARKERS`(아래 출력)이고, 학습 답에서 실제로
+#   나오는 말만 골랐습니다(테스트가 확인). 이름과 별명(`self`), 장비(`gear`), 주변 인물과 사건(`world`), 그리고 말투(`voice`)의
+#   네 묶음입니다. 학습 답은 한 번도 존댓말(-요, -니다)을 쓰지 않는 반말이라 "내가", "거야" 같은 반말 표현도 표지어입니다.
+#   질문에 이미 있던 말(예: "소코비아")을 따라 한 것은 세지 않습니다.
+# - **한글 비율**: 답의 글자(숫자, 문장부호 제외) 중 한글의 비율. 페르소나는 한국어로 답합니다.
+# - **심사 점수**: 심사 모델에 루브릭(`PERSONA_RUBRIC`)을 주고, 다음 토큰이 "1"~"5"일 확률로 가중 평균한 점수(G-Eval 방식).
+#   루브릭은 6강의 심사 프롬프트처럼 영어입니다. 한국어 8B 심사 모델은 영어 지시를 잘 읽고, SmolLM2에서는 같은 루브릭이
+#   한국어로 362토큰, 영어로 96토큰이라 심사하는 답마다 그만큼 계산이 줄어듭니다.
+#   심사 모델은 어댑터를 끈 **기본 모델**입니다. cpu의 135M 모델은 심사위원으로 매우 약합니다: 점수가 1.5 근처에 몰리고
+#   답의 질을 거의 가르지 못하므로, 이 열은 방법을 보여 줄 뿐 근거로 삼지 마세요. GPU 프로필의 한국어 8B 모델은 훨씬 낫지만 그래도 사람이 몇 개를 직접 읽어 확인해야 합니다.
+# - **일반 상식**: 상식 문제 10개를 같은 설정으로 묻고, 6강의 짧은 답 규칙(첫 줄에 정답이 한 단어로)으로 채점합니다.
+#   페르소나를 배우느라 상식이 나빠지면 안 됩니다. cpu의 135M 모델은 한국어 상식 문제를 원래 거의 못 맞히므로, 정답을
+#   **얼마나 그럴듯하게 보는지**(정답 토큰의 평균 손실, 6강의 `completion_loss`)도 함께 잽니다. 정답률이 0이어도 이 값은 움직입니다.
+
+# %%
+from course_utils.persona import PERSONA_RUBRIC, STYLE_MARKERS
+
+print("STYLE_MARKERS:", STYLE_MARKERS)
+print(PERSONA_RUBRIC)
+
+# %%
+from contextlib import nullcontext
+
+from course_utils.evaluation import completion_loss
+from course_utils.persona import general_accuracy, judge_scores, marker_rate, marker_rates_by_group, mean_hangul_share
+
+systems = {"기본": None, "기본 + 시스템 프롬프트": SYSTEM_PROMPT, "파인튜닝": train_system}
+general_prompts = {column: persona_prompts(tokenizer, [row["question"] for row in general_rows], system) for column, system in systems.items()}
+expected = [row["answer"] for row in general_rows]
+results = {}
+with measure("심사와 상식 문제"):
+    for column, texts in answers.items():
+        with nullcontext() if column == "파인튜닝" else model.disable_adapter():  # base columns: adapter off
+            replies = generate(model, tokenizer, general_prompts[column], max_new_tokens=24)
+            answer_loss = completion_loss(model, tokenizer, general_prompts[column], expected)
+        with model.disable_adapter():  # the judge: the base instruct model (every profile's judge_model is its persona_model)
+            scores = judge_scores(model, tokenizer, questions, texts)
+        results[column] = {
+            "marker": marker_rate(texts, questions), "hangul": mean_hangul_share(texts), "judge": sum(scores) / len(scores),
+            "general": general_accuracy(replies, expected), "answer_loss": answer_loss,
+            "groups": marker_rates_by_group(texts, questions),
+        }
+
+# %%
+from IPython.display import Markdown, display
+
+from course_utils.evaluation import markdown_table
+
+headers = ["열", "스타일 마커 비율 ↑", "한글 비율 ↑", "심사 점수 (1~5) ↑", "상식 정답률 (유지)", "상식 정답 손실 (유지)"]
+table = [
+    [column, f"{r['marker']:.0%}", f"{r['hangul']:.0%}", f"{r['judge']:.2f}", f"{r['general']:.0%}", f"{r['answer_loss']:.2f}"]
+    for column, r in results.items()
+]
+display(Markdown(f"**{profile.name} 프로필, 평가 질문 {len(questions)}개, 상식 문제 {len(general_rows)}개**\n\n" + markdown_table(headers, table)))
+groups = list(STYLE_MARKERS)
+display(Markdown("마커 묶음별 비율\n\n" + markdown_table(["열"] + groups, [[c] + [f"{r['groups'][g]:.0%}" for g in groups] for c, r in results.items()])))
+
+# %% [markdown]
+# ### 이 결과를 테스트로
+# 이 노트북이 CI의 테스트이기도 합니다(`make test`가 cpu 프로필로 실행). cpu 프로필에서 파인튜닝 모델은 두 기준선 모두보다
+# 스타일 마커 비율이 **20%p 이상**, 한글 비율이 **5%p 이상** 높아야 하고, 상식은 기본 모델보다 정답이 2문제 넘게 줄거나
+# 정답 손실이 0.5 넘게 늘면 안 됩니다. 심사 점수는 135M 심사 모델이 약해서 검사하지 않습니다. GPU 프로필에서는 숫자를 보여 주기만 합니다.
+
+# %%
+tuned, base, prompted = results["파인튜닝"], results["기본"], results["기본 + 시스템 프롬프트"]
+checks = {
+    "marker rate +20%p": tuned["marker"] >= max(base["marker"], prompted["marker"]) + 0.20,
+    "Hangul share +5%p": tuned["hangul"] >= max(base["hangul"], prompted["hangul"]) + 0.05,
+    "general accuracy kept": tuned["general"] >= base["general"] - 2 / len(general_rows),
+    "general answer loss kept": tuned["answer_loss"] <= base["answer_loss"] + 0.5,
+}
+print(checks)
+if profile.name == "cpu":
+    assert all(checks.values()), results
+
+# %% [markdown]
+# ## 9. 병합: `merge_and_unload`
+# LoRA 어댑터(몇 MB)를 저장한 뒤, 기본 모델에 더해 하나의 평범한 모델로 만듭니다. 먼저 어댑터가 **그 기본 모델에서** 학습된
+# 것인지 확인합니다(`adapter_config.json`의 `base_model_name_or_path`와 층 모양). 4-bit로 학습한 GPU 프로필은 병합할 기본 모델을
+# 압축하지 않은 `compute_dtype`로 다시 불러옵니다(4-bit 가중치에 더하면 반올림 오차가 생깁니다). T4(RAM 12 GB)에는 8B의 16 GB가 들어가지 않아 건너뜁니다.
+
+# %%
+from peft import PeftModel
+
+from course_utils.adapter_merge import check_adapter_matches_base
+
+adapter_dir = run_dir / "adapter"
+trainer.save_model(str(adapter_dir))
+print("어댑터 파일:", sorted(p.name for p in adapter_dir.iterdir()))
+if profile.device == "cuda":  # free the 4-bit training model before loading the 16-bit base
+    del trainer, model
+    torch.cuda.empty_cache()
+can_merge = profile.name != "t4"
+if can_merge:
+    base_for_merge = load_causal_lm(profile.persona_model, profile, quantize=False)
+    check_adapter_matches_base(adapter_dir, base_for_merge)
+    adapter_model = PeftModel.from_pretrained(base_for_merge, str(adapter_dir)).eval()
+else:
+    print("[t4] 8B를 16-bit로 병합할 메모리가 없어 병합 셀을 건너뜁니다. 어댑터만 저장했습니다.")
+
+# %% [markdown]
+# 병합 전(기본 + 어댑터)과 병합 후의 logits가 같은지 같은 입력으로 비교합니다.
+
+# %%
+if can_merge:
+    sample = tokenizer(persona_prompts(tokenizer, questions[:2], train_system), return_tensors="pt", padding=True).to(adapter_model.device)
+    with torch.no_grad():
+        adapter_logits = adapter_model(**sample).logits.float()
+        merged = adapter_model.merge_and_unload()
+        merged_logits = merged(**sample).logits.float()
+    gap = (adapter_logits - merged_logits).abs().max().item()
+    print(f"최대 절대 차이: {gap:.2e} ({type(merged).__name__}, PEFT 래퍼 없음)")
+    assert gap < (1e-3 if profile.compute_dtype == torch.float32 else 0.1)
+
+# %% [markdown]
+# 병합 모델을 저장하고, PEFT 없이 `AutoModelForCausalLM.from_pretrained`로 다시 불러 생성합니다.
+#
+# 시드는 `model = torch.nn.DataParallel(model).cuda()`로 감싼 뒤 `model.module.generate(...)`를 불렀습니다. `DataParallel`은
+# `forward`만 여러 GPU로 나눌 뿐 `generate`는 나누지 않으므로 감쌀 이유가 없고, 감싸지 않은 모델에는 `.module`이 없어
+# `AttributeError`가 납니다(Hub에서 받은 모델로 그대로 따라 하면 바로 이 오류). 평범한 모델에는 `model.generate`를 부르고,
+# 장치는 `.to(device)`나 `device_map`으로 정합니다.
+
+# %%
+from transformers import AutoModelForCausalLM
+
+if can_merge:
+    merged_dir = run_dir / "merged"
+    merged.save_pretrained(merged_dir)
+    tokenizer.save_pretrained(merged_dir)
+    del merged, adapter_model, base_for_merge  # one 16-bit 8B copy at a time (an L4 has 24 GB)
+    if profile.device == "cuda":
+        torch.cuda.empty_cache()
+    reloaded = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=profile.compute_dtype).to(profile.device).eval()
+    print("hasattr(reloaded, 'module'):", hasattr(reloaded, "module"))
+    print(generate(reloaded, tokenizer, persona_prompts(tokenizer, questions[:1], train_system), max_new_tokens=48)[0])
+
+# %% [markdown]
+# 다른 기본 모델에 어댑터를 병합하려 하면 PEFT는 늦게(모양이 다를 때 `load_state_dict` 깊은 곳에서) 실패하거나, 모양이 같으면
+# **조용히** 이상한 모델을 만듭니다. 그래서 미리 검사합니다. 층 크기가 다른 작은 무작위 Llama로 시험해 봅니다.
+
+# %%
+from transformers import LlamaConfig, LlamaForCausalLM
+
+wrong_base = LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4))
+wrong_base.name_or_path = "someone/tiny-llama"
+try:
+    check_adapter_matches_base(adapter_dir, wrong_base)
+except ValueError as error:
+    print("ValueError:", error)
+
+# %% [markdown]
+# ## 10. LLaMA-Factory로 하고 싶다면
+# 시드는 LLaMA-Factory에 `data/ironman.json`을 넣고, `dataset_info.json`에 항목을 추가하고, `template.py`에 `llama3-ironman` 템플릿을
+# 등록했습니다. 같은 데이터에서 그 세 가지와 `llamafactory-cli train`용 설정을 만듭니다. 템플릿은 시드처럼 `SYSTEM_PROMPT`를
+# `default_system`으로 갖고, 렌더링 결과가 Llama 3 채팅 템플릿과 글자 하나까지 같은지 테스트가 확인합니다.
+# 설정은 시드의 `train_sft.sh`와 같되 10 대신 3 epoch, 검증 10%(`val_size`)입니다.
+
+# %%
+from course_utils.persona_export import export_llamafactory
+
+export_paths = export_llamafactory(train_rows, run_dir / "llamafactory", model_name_or_path="beomi/Llama-3-Open-Ko-8B-Instruct-preview")
+for name, path in export_paths.items():
+    print(f"{name:<13}{path}")
+print(export_paths["dataset_info"].read_text())
+print(export_paths["template"].read_text())
+
+# %% [markdown]
+# ## 11. Hub에 공유하기 (토큰이 있을 때만)
+# 시드는 토큰을 노트북에 그대로 적었습니다. 그러면 노트북을 공유하는 순간 토큰도 공개됩니다. 여기서는 Colab 보안 비밀(왼쪽 열쇠
+# 아이콘)이나 `HF_TOKEN` 환경 변수에서만 읽고, 없으면 아무것도 올리지 않습니다. 모델 카드에는 기본 모델, 데이터, 라이선스를 적습니다.
+
+# %%
+from course_utils.hub_upload import model_card, push_folder_to_hub
+
+repo_id = f"your-name/{profile.persona_model.split('/')[-1]}-ironman"
+card = model_card(
+    repo_id=repo_id,
+    base_model=profile.persona_model,
+    data_description=f"{len(train_rows)} Korean instruction/answer pairs in Tony Stark's voice, written for the course (data/persona)",
+    data_license="CC BY 4.0 (data/LICENSE.md)",
+    summary="A Korean Tony Stark persona fine-tuned with LoRA (lesson 08 of an open fine-tuning course).",
+)
+print(card)
+upload_folder = run_dir / "merged" if can_merge else adapter_dir
+push_folder_to_hub(upload_folder, repo_id, card=card)
+
+# %% [markdown]
+# ## 12. 여러 GPU로: accelerate + DeepSpeed ZeRO-3 / FSDP
+# 시드는 A100 두 장에서 `deepspeed --num_gpus 2 … --deepspeed ds_z3_config.json`으로 학습했습니다. 같은 일을 accelerate로 하는
+# 레시피가 `recipes/persona_multigpu/`에 있습니다. 설정 파일(`zero3.yaml`: DeepSpeed ZeRO-3, `fsdp.yaml`: PyTorch FSDP2)만
+# 바꾸면 같은 TRL 스크립트가 GPU마다 프로세스를 하나씩 띄워 가중치·기울기·옵티마이저 상태를 나눠 갖습니다. 유효 배치는
+# `GPU 수 × 배치 × 누적`(시드: 2 × 4 × 4 = 32)입니다. 이 노트북에서는 실행하지 않고 명령만 보여 줍니다.
+
+# %%
+print("accelerate launch --config_file recipes/persona_multigpu/zero3.yaml recipes/persona_multigpu/train_persona.py \\")
+print("    --model beomi/Llama-3-Open-Ko-8B-Instruct-preview --epochs 3 --output-dir outputs/ironman-zero3")
+print(f"이 노트북의 학습: {train_cost}")
+
+# %% [markdown]
+# ## 요약
+# - 시스템 프롬프트는 `apply_chat_template`로 넣고, 모델마다 다른 형식(Llama 3, ChatML)을 직접 확인했습니다. 시스템 프롬프트는
+#   예제마다 토큰을 먹으므로 `max_length`와 함께 검사했습니다.
+# - 대화형 prompt/completion 데이터로 TRL이 답 토큰에만 손실을 주는 것을 라벨에서 확인했습니다.
+# - 작은 데이터를 여러 epoch 돌리면 학습 손실은 계속 내려가도 검증 손실은 멈춥니다. 시드의 10 epoch 표에 보이는 계단은 암기의 신호입니다.
+# - 세 열 표로 프롬프트만 쓴 경우와 파인튜닝을 같은 질문에서 비교했고, 상식이 유지되는지도 쟀습니다. 약한 심사 모델의 점수는 근거로 삼지 않았습니다.
+# - 병합 전후 logits가 같음을 확인했고, 병합 모델은 PEFT 없이 불러 `model.generate`로 생성했습니다(`model.module` 아님).
+# - LLaMA-Factory 내보내기, 토큰이 있을 때만 하는 Hub 업로드, accelerate 멀티 GPU 레시피를 같은 데이터에서 만들었습니다.
+#
+# ## 연습 문제
+# 1. **기초**: `STYLE_MARKERS`에 표지어 두 개를 더하고(학습 답에 실제로 나오는 말로), 세 열의 마커 비율이 어떻게 바뀌는지 보세요. 마커 목록이 넓어질수록 기준선도 오르지 않나요?
+# 2. **응용**: `SFTConfig`에 `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, `save_strategy="steps"`를 더해 검증 손실이 가장 낮은 시점의 어댑터로 표를 다시 만드세요. 마지막 스텝의 모델과 무엇이 다른가요?
+# 3. **도전**: 심사 점수를 사람의 판단과 비교하세요. 평가 질문 10개에 대해 세 열의 답을 이름을 가리고 섞어(`course_utils.evaluation.blind_ab_sheet`) 직접 1~5점을 매기고, 심사 모델 점수와의 순위 상관을 계산하세요. cpu와 GPU 프로필의 심사 모델은 각각 얼마나 믿을 만한가요?

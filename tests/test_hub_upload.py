@@ -1,0 +1,99 @@
+"""Sharing on the Hub: nothing leaves the machine without a token, and the model card says what the model is."""
+import pytest
+
+import course_utils.hub_upload as hub_upload
+from course_utils.hub_upload import base_model_license, model_card, push_folder_to_hub
+
+FAKE_TOKEN = "not-a-real-token-for-tests"
+
+
+class RecordingApi:
+    """Stands in for huggingface_hub.HfApi and records what would have been sent."""
+
+    calls: list = []
+
+    def __init__(self, token=None):
+        RecordingApi.calls.append(("init", token))
+
+    def create_repo(self, **kwargs):
+        RecordingApi.calls.append(("create_repo", kwargs))
+        return f"https://huggingface.co/{kwargs['repo_id']}"
+
+    def upload_folder(self, **kwargs):
+        RecordingApi.calls.append(("upload_folder", kwargs))
+
+
+class ForbiddenApi:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("HfApi must not be created without a token")
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+@pytest.fixture
+def no_token(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(hub_upload, "hub_token", lambda: None)
+
+
+def test_without_a_token_nothing_is_uploaded_and_the_message_says_why(saved_model, no_token, monkeypatch, capsys):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", ForbiddenApi)
+    assert push_folder_to_hub(saved_model, "someone/ironman", card="card") is None
+    assert "nothing was uploaded" in capsys.readouterr().out
+    assert not (saved_model / "README.md").exists()
+
+
+def test_offline_with_a_token_uploads_nothing(saved_model, monkeypatch, capsys):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "HfApi", ForbiddenApi)
+    assert push_folder_to_hub(saved_model, "someone/ironman", token=FAKE_TOKEN) is None
+    assert "nothing was uploaded" in capsys.readouterr().out
+
+
+def test_with_a_token_the_card_is_written_and_the_folder_uploaded(saved_model, monkeypatch, capsys):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    RecordingApi.calls = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    url = push_folder_to_hub(saved_model, "someone/ironman", card="# card", token=FAKE_TOKEN)
+    assert url == "https://huggingface.co/someone/ironman"
+    assert (saved_model / "README.md").read_text() == "# card"
+    kinds = [kind for kind, _ in RecordingApi.calls]
+    assert kinds == ["init", "create_repo", "upload_folder"]
+    assert RecordingApi.calls[1][1]["private"] is True
+    assert RecordingApi.calls[2][1]["folder_path"] == str(saved_model)
+    assert FAKE_TOKEN not in capsys.readouterr().out
+
+
+def test_a_folder_without_a_saved_model_is_refused(tmp_path, no_token):
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        push_folder_to_hub(tmp_path, "someone/ironman")
+
+
+def test_model_card_states_base_model_data_and_license():
+    card = model_card(
+        "someone/Llama-3-Ko-Ironman", "beomi/Llama-3-Open-Ko-8B-Instruct-preview",
+        data_description="229 Iron Man persona rows written for the course", data_license="CC BY 4.0",
+        summary="Tony Stark persona.",
+    )
+    header = card.split("---")[1]
+    assert "base_model: beomi/Llama-3-Open-Ko-8B-Instruct-preview" in header and "license: llama3" in header
+    assert "library_name: transformers" in header
+    assert "229 Iron Man persona rows" in card and "CC BY 4.0" in card and "merge_and_unload" in card
+
+
+def test_unknown_base_models_send_the_reader_to_the_base_model_card():
+    assert base_model_license("someone/unknown") == "other"
+    card = model_card("a/b", "someone/unknown", "d", "CC BY 4.0", "s", adapter_only=True)
+    assert "check its model card" in card and "library_name: peft" in card
