@@ -513,18 +513,10 @@ def stress_peak(trainer, recipe: Recipe, config: dict, device: str) -> float | N
 
 
 def fp32_adapters(model) -> int:
-    """Trainable (LoRA) weights back to float32 for fp16 training; returns how many tensors were cast.
+    """Trainable (LoRA) weights back to float32 for fp16 training: the course's own fix, shared with lesson 05."""
+    from course_utils.training import upcast_trainable_for_fp16
 
-    TRL 1.16 casts the adapters of a quantized model to bf16 inside SFTTrainer(...), and fp16's GradScaler cannot
-    unscale bf16 gradients ("_amp_foreach_non_finite_check_and_unscale_cuda" not implemented for 'BFloat16'): on a
-    T4 the cast has to be undone after the trainer is built, before train().
-    """
-    cast = 0
-    for param in model.parameters():
-        if param.requires_grad and param.dtype != torch.float32:
-            param.data = param.data.float()
-            cast += 1
-    return cast
+    return upcast_trainable_for_fp16(model)
 
 
 PROFILED = (6, 8)  # optimizer steps recorded by the profiler (after 4 skipped and 1 warm-up step)
