@@ -420,11 +420,13 @@ def make_trainer_class():
 
 
 def sft_config(recipe: Recipe, output_dir: str, device: str):
-    from trl import SFTConfig
+    """The recipe as overrides of the course's one SFTConfig builder, so benchmark and lessons cannot drift."""
+    from course_utils.sft_recipe import sft_config as course_sft_config
 
     on_gpu = device == "cuda"
-    return SFTConfig(
-        output_dir=output_dir,
+    compute_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[recipe.precision] if on_gpu else torch.float32
+    return course_sft_config(
+        output_dir, compute_dtype,
         per_device_train_batch_size=recipe.per_device_train_batch_size,
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         per_device_eval_batch_size=recipe.per_device_eval_batch_size,
@@ -432,24 +434,20 @@ def sft_config(recipe: Recipe, output_dir: str, device: str):
         learning_rate=recipe.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=10,
+        weight_decay=0.0,
         optim=recipe.optim,
         # padding-free TRL enforces no max_length: the rows were cut beforehand
         max_length=None if recipe.padding_free else recipe.max_length,
         padding_free=recipe.padding_free,
         completion_only_loss=recipe.completion_only_loss,
-        gradient_checkpointing=recipe.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": recipe.use_reentrant} if recipe.gradient_checkpointing else None,
-        bf16=on_gpu and recipe.precision == "bf16",
-        fp16=on_gpu and recipe.precision == "fp16",
+        activation_checkpointing=recipe.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": recipe.use_reentrant} if recipe.gradient_checkpointing else None,
         use_cpu=not on_gpu,
         eval_strategy="steps",
         eval_steps=recipe.eval_steps,
         save_strategy="no",  # checkpoint writes are left out of every recipe alike
         logging_steps=10,
-        report_to="none",
-        disable_tqdm=True,
-        seed=42,
-        dataloader_pin_memory=on_gpu,
+        include_num_input_tokens_seen="no",
     )
 
 

@@ -158,26 +158,14 @@ def lr_schedule(scheduler_type: str, learning_rate: float, max_steps: int, warmu
 
 
 def lora_sft_trainer(model, tokenizer, train_dataset, eval_dataset, preset, output_dir: Path, max_steps: int | None = None):
-    """Lesson 05's completion-only LoRA recipe in one call (not yet trained), for lesson 06's fallback and the tests.
-
-    Lesson 05 spells out and explains every argument; keep the two in step when changing one.
-    """
+    """Lesson 05's completion-only LoRA recipe in one call (not yet trained), for lesson 06's fallback and the tests."""
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    dtype = getattr(model, "dtype", torch.float32)
-    args = SFTConfig(
-        output_dir=str(output_dir), per_device_train_batch_size=preset.per_device_train_batch_size,
-        gradient_accumulation_steps=preset.gradient_accumulation_steps,
-        per_device_eval_batch_size=preset.per_device_train_batch_size,
-        max_steps=max_steps or preset.max_steps, learning_rate=preset.learning_rate, lr_scheduler_type="cosine",
-        warmup_steps=0.1, weight_decay=0.01, optim=preset.optim, activation_checkpointing=preset.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False}, bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
-        max_length=None if preset.padding_free else preset.max_length,  # padding-free: rows were length-checked
-        completion_only_loss=True, padding_free=preset.padding_free,
-        eval_strategy="no", save_strategy="no", logging_steps=1, report_to="none", seed=42,
-        include_num_input_tokens_seen="non_padding", dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=True,
-    )
+    from .sft_recipe import sft_config
+
+    overrides = {"max_steps": max_steps} if max_steps else {}
+    args = sft_config(output_dir, getattr(model, "dtype", torch.float32), preset, **overrides)
     lora = LoraConfig(
         r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM",
     )

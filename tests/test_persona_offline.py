@@ -9,12 +9,13 @@ import random
 
 import pytest
 from peft import LoraConfig
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
 from course_utils.evaluation import completion_loss
 from course_utils.generation import chat_text
 from course_utils.models import load_causal_lm, load_tokenizer
 from course_utils.persona import load_persona_data, persona_dataset
+from course_utils.sft_recipe import sft_config
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +29,9 @@ def persona_run(cpu_profile, tmp_path_factory):
     train_rows, unseen_rows = rows[:32], rows[32:40]
     unseen = ([chat_text(tokenizer, r["instruction"]) for r in unseen_rows], [r["output"] for r in unseen_rows])
     loss_before = completion_loss(model, tokenizer, *unseen, max_length=128)
-    args = SFTConfig(
-        output_dir=str(tmp_path_factory.mktemp("persona")), per_device_train_batch_size=4, max_steps=8,
-        learning_rate=2e-3, lr_scheduler_type="cosine", warmup_steps=1, max_length=128, logging_steps=2, save_strategy="no",
-        report_to="none", use_cpu=True, seed=0,
+    args = sft_config(
+        tmp_path_factory.mktemp("persona"), cpu_profile.compute_dtype, per_device_train_batch_size=4, max_steps=8,
+        learning_rate=2e-3, warmup_steps=1, max_length=128, logging_steps=2, seed=0,
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=persona_dataset(train_rows, system=None), processing_class=tokenizer,

@@ -6,11 +6,12 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
 from course_utils.measure import Cost
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_completion, alpaca_prompt
+from course_utils.sft_recipe import sft_config
 from course_utils.training import (
     StopAfterSteps, checked_checkpoint, checkpoints, describe_checkpoint, is_finished_run, last_checkpoint,
     lr_schedule, mark_finished, prepare_output_dir, rows_without_single_final_eos, run_summary, tokens_per_second,
@@ -43,11 +44,10 @@ def tiny_dataset(eos: str) -> Dataset:
 
 def train(tokenizer, output_dir: Path, stop_at: int | None = None) -> dict[str, torch.Tensor]:
     """6 steps of LoRA SFT on a tiny random Llama; with stop_at, stop there and resume from the checkpoint."""
-    args = SFTConfig(
-        output_dir=str(output_dir), max_steps=6, per_device_train_batch_size=4, gradient_accumulation_steps=1,
-        learning_rate=1e-2, lr_scheduler_type="cosine", warmup_steps=2, save_strategy="steps", save_steps=2,
-        logging_steps=1, report_to="none", seed=7, bf16=False, fp16=False, activation_checkpointing=False,
-        max_length=96, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    args = sft_config(
+        output_dir, torch.float32, max_steps=6, per_device_train_batch_size=4, gradient_accumulation_steps=1,
+        learning_rate=1e-2, warmup_steps=2, weight_decay=0.0, save_strategy="steps", save_steps=2, seed=7,
+        max_length=96, dataloader_num_workers=0, completion_only_loss=None, include_num_input_tokens_seen="no",
     )
     trainer = SFTTrainer(
         model=tiny_llama(len(tokenizer)), args=args, train_dataset=tiny_dataset(tokenizer.eos_token),
@@ -82,7 +82,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tokenizer, tmp_path):
 
 def test_trl_trains_exactly_one_final_eos_and_masks_the_prompt(tokenizer, tmp_path):
     # our completions already end in EOS; TRL must not add a second one, and must mask the prompt
-    args = SFTConfig(output_dir=str(tmp_path), max_length=96, report_to="none", bf16=False, activation_checkpointing=False, use_cpu=True)
+    args = sft_config(tmp_path, torch.float32, max_length=96, completion_only_loss=None)
     dataset = tiny_dataset(tokenizer.eos_token)
     trainer = SFTTrainer(model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset, processing_class=tokenizer)
     tokenized = trainer.train_dataset

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for course_utils
 
+from course_utils.environment import gpu_info, pick_compute_dtype  # noqa: E402
 from course_utils.models import load_tokenizer  # noqa: E402
 from course_utils.persona import (  # noqa: E402
     PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, check_system_prompt_fits, load_persona_data, persona_dataset,
 )
 from course_utils.profiles import get_profile  # noqa: E402
+from course_utils.sft_recipe import sft_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,16 +74,15 @@ def main(argv: list[str] | None = None) -> dict:
     check_system_prompt_fits(tokenizer, system, args.max_length)
     splits = persona_dataset(rows, system).train_test_split(test_size=0.1, seed=0)
 
-    bf16 = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
-    config = SFTConfig(
-        output_dir=args.output_dir,
+    compute_dtype = pick_compute_dtype(gpu.capability) if (gpu := gpu_info()) else torch.float32
+    config = sft_config(
+        args.output_dir, compute_dtype,
         num_train_epochs=args.epochs,
         max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
         learning_rate=args.learning_rate,
-        lr_scheduler_type="cosine",
         warmup_steps=0.03,  # below 1: a fraction of all steps (transformers 5 folded warmup_ratio into it)
         max_length=args.max_length,
         logging_steps=1 if args.tiny else 10,
@@ -89,13 +90,12 @@ def main(argv: list[str] | None = None) -> dict:
         eval_steps=3 if args.tiny else 20,
         save_strategy="no" if args.tiny else "steps",
         save_steps=100,
-        bf16=bf16,
-        fp16=torch.cuda.is_available() and not bf16,
-        activation_checkpointing=args.gradient_checkpointing,  # the old name gradient_checkpointing still works, with a warning
+        activation_checkpointing=args.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False},
-        model_init_kwargs=None if args.tiny else {"dtype": torch.bfloat16 if bf16 else torch.float16},
-        report_to="none",
+        model_init_kwargs=None if args.tiny else {"dtype": compute_dtype},
         use_cpu=args.tiny,
+        include_num_input_tokens_seen="no",
+        weight_decay=0.0,
     )
     peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(
