@@ -5,7 +5,7 @@ import importlib.metadata
 import re
 from pathlib import Path
 
-from .environment import REPO_ROOT, gpu_info, hub_token, in_colab, pick_compute_dtype
+from .environment import REPO_ROOT, cpu_has_fast_bf16, gpu_info, hub_token, in_colab, pick_compute_dtype
 from .profiles import Profile, get_profile
 
 KEY_PACKAGES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate")
@@ -49,6 +49,15 @@ def bitsandbytes_status() -> str:
     return "imports"
 
 
+def cpu_bf16_note(fast: bool | None) -> str:
+    """What the CPU's bf16 support means for a learner: the course trains in fp32 on CPU either way."""
+    if fast is None:
+        return "unknown on this OS (the course trains in fp32 on CPU)"
+    if fast:
+        return "native (AVX-512 BF16/AMX); the course still trains in fp32 on CPU"
+    return "emulated, about 78x slower than fp32 per matmul: keep CPU training in fp32 (the course does)"
+
+
 def doctor(profile_name: str | None = None) -> Profile:
     """Print what the notebook found and return the profile it will use."""
     gpu = gpu_info()
@@ -63,6 +72,7 @@ def doctor(profile_name: str | None = None) -> Profile:
         print(f"Compute dtype: {pick_compute_dtype(gpu.capability)} (bf16 only from capability 8.0)")
     else:
         print("GPU          : none (CPU only)")
+    print(f"CPU bf16     : {cpu_bf16_note(cpu_has_fast_bf16())}")
     print(f"Profile      : {profile.name} - {profile.description}")
     print(f"Profile dtype: {profile.dtype_name}")
     for package in KEY_PACKAGES:

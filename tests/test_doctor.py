@@ -29,3 +29,16 @@ def test_doctor_reports_a_token_without_printing_it(monkeypatch, capsys):
     assert profile.name == "cpu"
     assert "Hub token    : present" in out and secret not in out
     assert "bitsandbytes : imports" in out
+
+
+def test_cpu_bf16_support_is_read_from_the_cpu_flags():
+    from course_utils.environment import cpu_has_fast_bf16
+
+    assert cpu_has_fast_bf16("flags\t\t: fpu sse avx2 avx512f avx512_bf16\n") is True
+    assert cpu_has_fast_bf16("flags\t\t: fpu sse avx2 fma\n") is False  # an AVX2-only laptop or cloud VM
+
+
+def test_doctor_warns_that_cpu_bf16_is_slow_where_it_is_emulated(monkeypatch, capsys):
+    monkeypatch.setattr(doctor_module, "cpu_has_fast_bf16", lambda: False)
+    doctor_module.doctor("cpu")
+    assert "CPU bf16     : emulated, about 78x slower" in capsys.readouterr().out
