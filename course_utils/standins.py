@@ -8,6 +8,7 @@ are real: the stand-ins produce noise, so no score from them means anything.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import json
 import os
@@ -171,6 +172,7 @@ def llama3_tokenizer_file() -> Path | None:
     return path if path.is_file() else None
 
 
+@functools.lru_cache(maxsize=1)
 def llama3_tokenizer(path: Path):
     """The real Llama 3 tokenizer from its tiktoken ranks, converted as transformers' TikTokenConverter does."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -432,11 +434,23 @@ def _is_current(folder: Path, layers: int | None, tiny: bool) -> bool:
         return False
 
 
+def _is_real_copy(folder: Path) -> bool:
+    """A complete folder without the stand-in marker: a real download, never overwritten."""
+    try:
+        check_model_folder(folder)
+    except (OSError, MirrorError):
+        return False
+    return not (folder / MARKER).exists()
+
+
 def write_standin(dest: Path, repo_id: str, layers: int | None = None, tiny: bool = False) -> Path:
     """One stand-in folder at dest/org/name, written in a staging folder first; a current one is kept as it is."""
     target = dest / repo_id
     if _is_current(target, layers, tiny):
         print(f"[standins] {repo_id}: already there ({target})")
+        return target
+    if _is_real_copy(target):
+        print(f"[standins] {repo_id}: {target} holds a real copy, kept as it is")
         return target
     config, dtype = standin_config(repo_id, layers, tiny)
     staging = target.parent / f".staging-{target.name}"
@@ -480,7 +494,10 @@ def write_standins(dest: Path, layers: int | None = None, profile_name: str = "t
     order = sorted(wanted, key=lambda i: STANDINS.get(i, ({}, ""))[1] != "llama3-base")  # base first: its twin links
     paths = []
     for repo_id in order:
-        if repo_id == ALPACA_DATASET:
+        if repo_id == ALPACA_DATASET and (dest / repo_id).is_dir() and not (dest / repo_id / MARKER).exists():
+            print(f"[standins] {repo_id}: {dest / repo_id} holds a real copy, kept as it is")
+            paths.append(dest / repo_id)
+        elif repo_id == ALPACA_DATASET:
             paths.append(write_alpaca(dest / ALPACA_DATASET).parent)
         else:
             paths.append(write_standin(dest, repo_id, layers, tiny))
