@@ -202,3 +202,30 @@ def test_big_standins_are_written_in_shards_with_an_index(tmp_path):
     assert len(shards) > 2 and all((tmp_path / s).is_file() for s in shards) and index["metadata"]["total_size"] == total
     model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16)
     assert model.model.norm.weight.eq(1).all() and torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all()
+
+
+def test_t4_emulation_is_what_the_course_reads(monkeypatch):
+    from types import SimpleNamespace
+
+    from course_utils import environment
+    from course_utils.profiles import detect_profile_name
+
+    h200 = SimpleNamespace(name="NVIDIA H200", major=9, minor=0, total_memory=150_000_000_000)
+    monkeypatch.setattr(environment.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(environment.torch.cuda, "get_device_properties", lambda index: h200)
+    monkeypatch.delenv(environment.EMULATE_GB_ENV, raising=False)
+    monkeypatch.delenv(environment.EMULATE_CAPABILITY_ENV, raising=False)
+    assert detect_profile_name() == "a100"
+    monkeypatch.setenv(environment.EMULATE_GB_ENV, "15")
+    monkeypatch.setenv(environment.EMULATE_CAPABILITY_ENV, "7.5")
+    gpu = environment.gpu_info()
+    assert gpu.capability == (7, 5) and abs(gpu.memory_gib - 15e9 / 2**30) < 1e-9 and "emulating" in gpu.name
+    assert detect_profile_name() == "t4"
+
+
+def test_kernel_startup_file_is_valid_python():
+    from course_utils.rehearsal import KERNEL_STARTUP, kernel_env
+
+    compile(KERNEL_STARTUP, "00-course-rehearsal.py", "exec")
+    env = kernel_env("t4", Path("/m"), Path("/ipy"))
+    assert (env["COURSE_EMULATE_GPU_GB"], env["HF_HUB_OFFLINE"], env["COURSE_MIRROR"], env["IPYTHONDIR"]) == ("15", "1", "/m", "/ipy")
