@@ -23,6 +23,7 @@ from pathlib import Path
 from .environment import REPO_ROOT
 from .mirror import ALPACA_DATASET, MirrorError
 from .profiles import OFFLINE_MODEL_ID, PROFILES
+from .standins import STANDINS
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -99,6 +100,7 @@ def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
             ids += list(profile.tokenizer_models)
         if "OFFLINE_MODEL_ID" in source:
             ids.append(OFFLINE_MODEL_ID)
+        ids += [repo_id for repo_id in STANDINS if f'"{repo_id}"' in source]  # ids a lesson names itself
         if "HUB_DATASET" in source or "load_alpaca" in source:
             ids.append(ALPACA_DATASET)
     return list(dict.fromkeys(ids))

@@ -66,6 +66,13 @@ BERT_NSMC = {
     "pad_token_id": 0, "id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1},
     "torch_dtype": "float32",
 }
+# Lesson 01's example of a model without a trained classification head (an ELECTRA discriminator, WordPiece).
+KCELECTRA = {
+    "architectures": ["ElectraForPreTraining"], "model_type": "electra", "hidden_size": 768, "embedding_size": 768,
+    "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "hidden_act": "gelu",
+    "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 54343, "layer_norm_eps": 1e-12,
+    "pad_token_id": 0, "torch_dtype": "float32",
+}
 SMOLLM2_135M = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", "hidden_size": 576,
     "intermediate_size": 1536, "max_position_embeddings": 8192, "num_attention_heads": 9, "num_hidden_layers": 30,
@@ -104,9 +111,10 @@ STANDINS: dict[str, tuple[dict, str]] = {
     "facebook/nllb-200-distilled-600M": (NLLB_600M, "nllb"),
     "sangrimlee/bert-base-multilingual-cased-nsmc": (BERT_NSMC, "bert"),
     OFFLINE_MODEL_ID: (SMOLLM2_135M, "smollm2"),
+    "beomi/KcELECTRA-base-v2022": (KCELECTRA, "bert"),
 }
 LAYER_KEYS = ("num_hidden_layers", "num_layers")
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+TINY = {"hidden_size": 64, "embedding_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
         "n_embd": 64, "n_head": 4, "d_model": 64, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128,
         "encoder_attention_heads": 4, "decoder_attention_heads": 4}
 
@@ -348,7 +356,7 @@ def write_model(folder: Path, config: dict, dtype: torch.dtype) -> None:
                       "pad_token_id": config["pad_token_id"]}
         (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
         return
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, \
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForPreTraining, AutoModelForSeq2SeqLM, \
         AutoModelForSequenceClassification, GenerationConfig
 
     cfg = AutoConfig.for_model(**config)
@@ -361,10 +369,10 @@ def write_model(folder: Path, config: dict, dtype: torch.dtype) -> None:
         GenerationConfig(bos_token_id=config["bos_token_id"], eos_token_id=[config["eos_token_id"], 128009]
                          if eos == 128009 else eos).save_pretrained(folder)
         return
-    loader = {"M2M100ForConditionalGeneration": AutoModelForSeq2SeqLM,
+    loader = {"M2M100ForConditionalGeneration": AutoModelForSeq2SeqLM, "ElectraForPreTraining": AutoModelForPreTraining,
               "BertForSequenceClassification": AutoModelForSequenceClassification}.get(arch, AutoModelForCausalLM)
     torch.manual_seed(0)
-    model = (loader if loader is not AutoModel else AutoModel).from_config(cfg, dtype=dtype)
+    model = loader.from_config(cfg, dtype=dtype)
     model.save_pretrained(folder)
 
 

@@ -99,7 +99,8 @@ def tiny_mirror(tmp_path_factory) -> Path:
 
     dest = tmp_path_factory.mktemp("mirror")
     write_standins(dest, layers=1, tiny=True, only=[LLAMA_BASE, LLAMA_CHAT, "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct",
-                                                      "facebook/nllb-200-distilled-600M", ALPACA_DATASET])
+                                                      "facebook/nllb-200-distilled-600M", "beomi/KcELECTRA-base-v2022",
+                                                      ALPACA_DATASET])
     return dest
 
 
@@ -153,6 +154,14 @@ def test_tiny_nllb_standin_translates_with_language_codes(tiny_mirror):
     assert out[0, 1].item() == tokenizer.convert_tokens_to_ids("eng_Latn")
 
 
+def test_untrained_electra_standin_gets_a_new_classification_head(tiny_mirror):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(tiny_mirror / "beomi/KcELECTRA-base-v2022"), device="cpu")
+    assert type(classify.model).__name__ == "ElectraForSequenceClassification"
+    assert classify("영화가 정말 재밌어요")[0]["label"] in ("LABEL_0", "LABEL_1")
+
+
 def test_alpaca_standin_has_enough_trainable_rows(tiny_mirror, monkeypatch):
     from course_utils.alpaca_data import has_empty_input, load_alpaca
 
@@ -186,6 +195,7 @@ def test_rehearsal_results_merge_per_notebook(tmp_path):
     table = path.with_suffix(".md").read_text()
     assert "| 05_alpaca_qlora_sft | pass | 30 | n/a |" in table and "speed is not" in table
     assert set(needed_ids([notebook_path("05")], "t4")) == {LLAMA_BASE, ALPACA_DATASET}
+    assert "beomi/KcELECTRA-base-v2022" in needed_ids([notebook_path("01")], "t4")  # named in the lesson itself
 
 
 def test_big_standins_are_written_in_shards_with_an_index(tmp_path):
