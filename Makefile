@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit notebooks sync clean
+.PHONY: install model run test unit notebooks sync clean gpu-rehearsal gpu-wheels
 
 install: $(STAMP)
 
@@ -35,3 +35,35 @@ sync: install
 
 clean:
 	rm -rf build outputs runs
+
+# GPU rehearsal (a GPU machine with the pins installed by other means, e.g. the wheels below):
+#   make gpu-rehearsal PROFILE=t4 [LAYERS=4] [NOTEBOOKS="03 04"] [MIRROR=dir]
+# Builds random-weight stand-ins of the profile's models into a local mirror, runs the notebooks offline under that
+# profile (t4: emulated, 15 GB cap) and merges results into benchmarks/results/gpu_rehearsal_<profile>.{json,md}.
+PYTHON ?= python3
+PROFILE ?= t4
+LAYERS ?=
+NOTEBOOKS ?=
+MIRROR ?=
+gpu-rehearsal:
+	$(PYTHON) -m course_utils.rehearsal --profile $(PROFILE) --python $(PYTHON) \
+		$(if $(LAYERS),--layers $(LAYERS)) $(if $(NOTEBOOKS),--notebooks "$(NOTEBOOKS)") $(if $(MIRROR),--mirror $(MIRROR))
+
+# Wheels for the lent GPU machine (Python 3.12, torch+CUDA and transformers preinstalled, no Hub, 64 MiB carried).
+# Install there with:
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$$PWD
+GPU_WHEELS := transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 regex peft==0.21.2 trl==1.16.0 \
+	datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash bitsandbytes==0.50.2 llama-models==0.3.0 \
+	nbmake==1.5.5 nbclient nbformat fastjsonschema jsonschema jsonschema-specifications referencing rpds-py attrs \
+	jupytext==1.19.6 markdown-it-py mdurl mdit-py-plugins ipykernel comm ipython ipython-pygments-lexers pygments \
+	jupyter-client jupyter-core platformdirs traitlets tornado pyzmq nest-asyncio2 matplotlib-inline psutil \
+	prompt-toolkit wcwidth pexpect ptyprocess stack-data executing asttokens pure-eval decorator python-dateutil
+gpu-wheels:
+	mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform any -d .whl $(GPU_WHEELS)
+	# bitsandbytes ships a library per CUDA version (43 MB); the lent machine needs the cpu and CUDA 13.0 ones.
+	cd .whl && for w in bitsandbytes-*.whl; do zip -q -d $$w $$(unzip -Z1 $$w | grep 'libbitsandbytes_.*\.so$$' \
+		| grep -v -e 'libbitsandbytes_cpu.so' -e 'libbitsandbytes_cuda130.so') || true; done
+	du -sh .whl

@@ -1,6 +1,7 @@
 """Alpaca-format data (instruction/input/output): loading, checking rows, and turning them into prompt/completion pairs.
 
-On GPU profiles the data is `yahma/alpaca-cleaned` from the Hub; offline it is the course's own jsonl under data/.
+On GPU profiles the data is `yahma/alpaca-cleaned` from the Hub (or its COURSE_MIRROR copy); offline it is the
+course's own jsonl under data/.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from transformers import PreTrainedTokenizerBase
 
 from .environment import DATA_DIR
+from .mirror import dataset_source
 from .profiles import Profile
 from .prompts import alpaca_completion, alpaca_prompt
 
@@ -83,7 +85,8 @@ def load_alpaca(profile: Profile) -> Dataset:
     """The Hub's cleaned Alpaca on GPU profiles, the shipped Korean/English file offline; checked either way."""
     if profile.offline:
         return load_alpaca_jsonl(OFFLINE_FILE)
-    dataset = load_dataset(HUB_DATASET, split="train")
+    path, kwargs = dataset_source(HUB_DATASET)
+    dataset = load_dataset(path, split="train", **kwargs)
     check_rows(dataset, source=HUB_DATASET)
     return dataset
 

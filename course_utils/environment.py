@@ -28,12 +28,26 @@ class GpuInfo:
     memory_gib: float
 
 
+EMULATE_GB_ENV = "COURSE_EMULATE_GPU_GB"
+EMULATE_CAPABILITY_ENV = "COURSE_EMULATE_GPU_CAPABILITY"
+
+
 def gpu_info() -> GpuInfo | None:
-    """The first CUDA device, or None on a CPU-only machine."""
+    """The first CUDA device, or None on a CPU-only machine.
+
+    A rehearsal emulates a smaller card (`make gpu-rehearsal PROFILE=t4`): COURSE_EMULATE_GPU_GB (decimal GB, as the cap) and
+    COURSE_EMULATE_GPU_CAPABILITY (e.g. 15 and 7.5) replace what the course reads about the real device.
+    """
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    return GpuInfo(props.name, (props.major, props.minor), props.total_memory / 2**30)
+    info = GpuInfo(props.name, (props.major, props.minor), props.total_memory / 2**30)
+    gib, capability = os.environ.get(EMULATE_GB_ENV), os.environ.get(EMULATE_CAPABILITY_ENV)
+    if gib or capability:
+        major, minor = (int(x) for x in capability.split(".")) if capability else info.capability
+        memory = float(gib) * 1e9 / 2**30 if gib else info.memory_gib
+        info = GpuInfo(f"{props.name} (emulating {memory:.1f} GiB, sm {major}.{minor})", (major, minor), memory)
+    return info
 
 
 def pick_compute_dtype(capability: tuple[int, int] | None) -> torch.dtype:

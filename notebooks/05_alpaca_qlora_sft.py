@@ -118,7 +118,10 @@ if profile.offline:
     check_rows(read_jsonl(OFFLINE_FILE), source=OFFLINE_FILE.name)  # plain json first: see section 3
     raw = load_dataset("json", data_files=str(OFFLINE_FILE), split="train")
 else:
-    raw = load_dataset(HUB_DATASET, split="train")
+    from course_utils.mirror import dataset_source
+
+    source, kwargs = dataset_source(HUB_DATASET)  # COURSE_MIRROR가 있으면 그 폴더의 파일을 json 로더로 읽습니다
+    raw = load_dataset(source, split="train", **kwargs)
     check_rows(raw, source=HUB_DATASET)
 print(raw)
 print(raw[1])

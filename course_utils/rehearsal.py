@@ -1,0 +1,254 @@
+"""`make gpu-rehearsal`: run lesson notebooks under a GPU profile on stand-in models, offline, and record the results.
+
+Each notebook runs through nbmake with the Hub off and COURSE_MIRROR on a mirror of random-weight stand-ins
+(course_utils.standins). For `t4` the kernel emulates the card: its CUDA memory is capped at 15 GB and
+`gpu_info()` reports 15 GB and compute capability 7.5, so every memory and dtype decision comes out as on a T4.
+The peak GPU memory is measured inside the notebook's kernel. Results merge per notebook into
+benchmarks/results/gpu_rehearsal_<profile>.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .environment import REPO_ROOT
+from .mirror import ALPACA_DATASET, MirrorError
+from .profiles import OFFLINE_MODEL_ID, PROFILES
+from .standins import STANDINS
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+T4_GB = 15
+T4_CAPABILITY = "7.5"
+PACKAGES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate", "tokenizers")
+
+# Runs in the notebook's kernel before its first cell (IPython startup file): caps memory when emulating a smaller
+# card, and keeps the highest torch.cuda.max_memory_allocated seen, also across resets by course_utils.measure.
+KERNEL_STARTUP = r'''
+import os as _os
+
+
+def _course_rehearsal_setup():
+    peak_file = _os.environ.get("COURSE_PEAK_FILE")
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        return
+    gb = _os.environ.get("COURSE_EMULATE_GPU_GB")
+    if gb:
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, float(gb) * 1e9 / total), 0)
+    if not peak_file:
+        return
+
+    def record(*_):
+        if not torch.cuda.is_initialized():
+            return
+        peak = torch.cuda.max_memory_allocated(0)
+        try:
+            old = int(open(peak_file).read() or 0)
+        except (OSError, ValueError):
+            old = 0
+        if peak > old:
+            with open(peak_file, "w") as f:
+                f.write(str(peak))
+
+    reset = torch.cuda.reset_peak_memory_stats
+
+    def reset_after_recording(*args, **kwargs):
+        record()
+        return reset(*args, **kwargs)
+
+    torch.cuda.reset_peak_memory_stats = reset_after_recording
+    get_ipython().events.register("post_run_cell", record)
+
+
+_course_rehearsal_setup()
+del _course_rehearsal_setup
+'''
+
+
+def notebook_path(key: str) -> Path:
+    """The .ipynb whose name starts with `key` (e.g. "05")."""
+    matches = sorted(NOTEBOOK_DIR.glob(f"{key}*.ipynb"))
+    if not matches:
+        known = " ".join(sorted(p.name[:2] for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")))
+        raise MirrorError(f"No notebook starts with {key!r}: choose from {known}.")
+    return matches[0]
+
+
+def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
+    """The Hub ids the notebooks' sources name through the profile, so only their stand-ins are built."""
+    profile = PROFILES[profile_name]
+    ids: list[str] = []
+    for path in paths:
+        source = path.with_suffix(".py").read_text(encoding="utf-8") if path.with_suffix(".py").exists() else path.read_text()
+        for field in re.findall(r"profile\.(\w+_model)\b", source):
+            ids.append(getattr(profile, field))
+        if "tokenizer_models" in source:
+            ids += list(profile.tokenizer_models)
+        if "OFFLINE_MODEL_ID" in source:
+            ids.append(OFFLINE_MODEL_ID)
+        ids += [repo_id for repo_id in STANDINS if f'"{repo_id}"' in source]  # ids a lesson names itself
+        if "HUB_DATASET" in source or "load_alpaca" in source:
+            ids.append(ALPACA_DATASET)
+    return list(dict.fromkeys(ids))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (cpu)"
+
+
+def error_line(log: str) -> str:
+    """The last exception line of a failed run's log, short enough for a table cell."""
+    lines = [l.strip() for l in log.splitlines() if re.match(r"^\s*(E\s+)?[\w.]*(Error|Exception|Interrupt)\b", l)]
+    line = lines[-1] if lines else (log.strip().splitlines() or ["failed"])[-1]
+    return re.sub(r"^E\s+", "", line)[:240]
+
+
+def run_one(path: Path, env: dict, timeout: int, python: str, log_dir: Path) -> dict:
+    """One notebook through nbmake in its own kernel; pass/fail, wall seconds, and the kernel's peak GPU memory."""
+    peak_file = Path(tempfile.mkstemp(prefix="peak-", suffix=".txt")[1])
+    env = {**env, "COURSE_PEAK_FILE": str(peak_file)}
+    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake", f"--nbmake-timeout={timeout}",
+               str(path.relative_to(REPO_ROOT))]
+    print(f"[rehearsal] {path.name} ...", flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    log = done.stdout + done.stderr
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / f"{path.stem}.log").write_text(log)
+    try:
+        peak_bytes = int(peak_file.read_text() or 0)
+    except (OSError, ValueError):
+        peak_bytes = 0
+    peak_file.unlink(missing_ok=True)
+    passed = done.returncode == 0
+    row = {"notebook": path.stem, "result": "pass" if passed else "fail", "seconds": round(seconds, 1),
+           "peak_gpu_gib": round(peak_bytes / 2**30, 2) if peak_bytes else None}
+    if not passed:
+        row["error"] = error_line(log)
+        print(log[-6000:], flush=True)
+    print(f"[rehearsal] {path.name}: {row['result']} in {seconds:.0f} s, peak GPU "
+          f"{row['peak_gpu_gib'] if row['peak_gpu_gib'] is not None else 'n/a'} GiB", flush=True)
+    return row
+
+
+def merge_results(old: dict | None, new_rows: list[dict], header: dict) -> dict:
+    """Rows of this run replace the same notebooks' rows; other notebooks' rows stay as they were."""
+    rows = {row["notebook"]: row for row in (old or {}).get("notebooks", [])}
+    rows.update({row["notebook"]: row for row in new_rows})
+    return {**(old or {}), **header, "notebooks": [rows[key] for key in sorted(rows)]}
+
+
+def results_markdown(results: dict) -> str:
+    """The results as a table, with what was emulated and why the speed is not a T4's."""
+    profile = results["profile"]
+    lines = [f"# GPU rehearsal: profile `{profile}`", ""]
+    if profile == "t4":
+        lines += ["T4 emulated: each notebook's kernel is capped at 15 GB of GPU memory "
+                  "(`torch.cuda.set_per_process_memory_fraction`) and `gpu_info()` reports 15 GB and compute capability "
+                  "7.5, so the course picks fp16 and the T4 batch sizes. Memory and dtypes are a T4's; **speed is not**: "
+                  "wall times are the host GPU's, and a real T4 is several times slower.", ""]
+    lines += ["Models are random-weight stand-ins with the real architectures and configs (`python -m course_utils.mirror "
+              "standins`), loaded from a local mirror with the Hub off; `layers` is the decoder depth of the 7-8B "
+              "models (`full` = their real 32), the small models keep their real depth. Scores mean nothing here.", "",
+              "| notebook | result | wall s | peak GPU GiB | layers | GPU | date | error |",
+              "|---|---|---:|---:|---|---|---|---|"]
+    for row in results["notebooks"]:
+        peak = "n/a" if row.get("peak_gpu_gib") is None else f"{row['peak_gpu_gib']:.2f}"
+        lines.append(f"| {row['notebook']} | {row['result']} | {row['seconds']:.0f} | {peak} | {row.get('layers', '')} | "
+                     f"{row.get('gpu', '')} | {row.get('date', '')} | {row.get('error', '').replace('|', '/')} |")
+    versions = results.get("versions", {})
+    lines += ["", "Packages (last run): " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    return "\n".join(lines)
+
+
+def write_results(profile: str, rows: list[dict], versions: dict, results_dir: Path = RESULTS_DIR) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"gpu_rehearsal_{profile}.json"
+    old = json.loads(path.read_text()) if path.exists() else None
+    results = merge_results(old, rows, {"profile": profile, "versions": versions})
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    path.with_suffix(".md").write_text(results_markdown(results))
+    return path
+
+
+def kernel_env(profile: str, mirror: Path | None, ipython_dir: Path) -> dict:
+    """The environment every kernel inherits: profile, Hub off, mirror, emulation, and the startup file's folder."""
+    env = {**os.environ, "COURSE_PROFILE": profile, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "IPYTHONDIR": str(ipython_dir)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if mirror is not None:
+        env["COURSE_MIRROR"] = str(mirror)
+    if profile == "t4":
+        env.update({"COURSE_EMULATE_GPU_GB": str(T4_GB), "COURSE_EMULATE_GPU_CAPABILITY": T4_CAPABILITY})
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.rehearsal", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", required=True, choices=sorted(PROFILES))
+    parser.add_argument("--notebooks", default="", help='e.g. "03 04" (default: all, in order)')
+    parser.add_argument("--layers", type=int, default=None, help="decoder layers of the 7-8B stand-ins (default: full)")
+    parser.add_argument("--mirror", type=Path, default=None, help="mirror folder (default: build/mirror-<layers>)")
+    parser.add_argument("--timeout", type=int, default=1200, help="seconds per notebook (nbmake)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter that runs pytest/nbmake")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    try:
+        keys = args.notebooks.split() or sorted(p.name[:2] for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+        paths = [notebook_path(key) for key in keys]
+        mirror = None
+        layers = "full" if args.layers is None else str(args.layers)
+        if not PROFILES[args.profile].offline:
+            from .standins import write_standins
+
+            mirror = (args.mirror or REPO_ROOT / "build" / f"mirror-{layers}").resolve()
+            start = time.perf_counter()
+            write_standins(mirror, layers=args.layers, profile_name=args.profile, only=needed_ids(paths, args.profile))
+            print(f"[rehearsal] mirror ready in {time.perf_counter() - start:.0f} s: {mirror}", flush=True)
+    except MirrorError as error:
+        print(error, file=sys.stderr)
+        return 2
+    rows, versions, gpu = [], package_versions(), gpu_name()
+    with tempfile.TemporaryDirectory(prefix="ipython-") as ipython_dir:
+        startup = Path(ipython_dir) / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-course-rehearsal.py").write_text(KERNEL_STARTUP)
+        env = kernel_env(args.profile, mirror, Path(ipython_dir))
+        for path in paths:
+            row = run_one(path, env, args.timeout, args.python, REPO_ROOT / "build" / f"rehearsal-{args.profile}")
+            row.update({"layers": layers if mirror else "n/a", "gpu": gpu,
+                        "date": dt.date.today().isoformat()})
+            rows.append(row)
+            print(f"[rehearsal] results: {write_results(args.profile, [row], versions, args.results_dir)}", flush=True)
+    return 0 if all(row["result"] == "pass" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
