@@ -71,7 +71,7 @@ from transformers import GenerationConfig
 from transformers.utils import logging as transformers_logging
 
 from course_utils.alpaca_data import alpaca_splits, load_alpaca
-from course_utils.environment import output_dir
+from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
 from course_utils.evaluation import (
     JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
     load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
@@ -81,7 +81,7 @@ from course_utils.generation import chat_text, generate
 from course_utils.measure import measure
 from course_utils.models import load_causal_lm, load_tokenizer
 from course_utils.prompts import STOP_STRINGS, alpaca_prompt, cut_at_stop, instruction_from_prompt, with_bos
-from course_utils.training import is_finished_run, lora_sft_trainer, mark_finished
+from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
 
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
@@ -96,28 +96,29 @@ def short(text: str, limit: int = 160) -> str:
 # %% [markdown]
 # ## 1. 레슨 05의 결과 불러오기
 #
-# `outputs/05_alpaca_sft`에 **끝난** 학습(`run_complete.json`)이 있으면 그것을 씁니다. 없으면 무엇을 해야 하는지
-# 말하고, cpu 프로필에서는 같은 방법으로 4 스텝만 학습해 `outputs/06_fallback_sft`에 만듭니다
-# (GPU에서는 8B 학습을 몰래 시작하지 않고 멈춥니다).
+# `outputs/05_alpaca_sft`(Colab에서는 `setup(drive=True)`가 정한 Drive 폴더)에 **끝난** 학습(`run_complete.json`)이
+# 있으면 그것을 씁니다. Colab은 노트북마다 새 런타임을 쓰므로, 레슨 05의 결과는 Drive에 있어야 여기까지 옵니다.
+# 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
+# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 20 스텝).
+# 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%
-run_dir = output_dir() / "05_alpaca_sft"
+run_dir, fallback_dir = finished_alpaca_adapter()
 tokenizer = load_tokenizer(profile.sft_model, profile)
-if is_finished_run(run_dir):
-    print(f"레슨 05의 어댑터를 씁니다: {run_dir}")
+if run_dir is not None:
+    print(f"어댑터를 씁니다: {run_dir}")
 else:
-    message = f"{run_dir}에 끝난 학습이 없습니다: 레슨 05(05_alpaca_qlora_sft)를 먼저 끝까지 실행하세요."
-    if not profile.offline:
-        raise FileNotFoundError(message)
-    print(message, "\ncpu 프로필이므로 지금 4 스텝짜리 어댑터를 대신 만듭니다 (약 1분).")
-    run_dir = output_dir() / "06_fallback_sft"
-    splits, report = alpaca_splits(load_alpaca(profile), tokenizer, profile.sft.max_length)
+    sft_short = short_sft_preset(profile)
+    print(f"{alpaca_run_dir()}에 레슨 05의 끝난 학습이 없습니다(레슨 05를 끝까지, Colab에서는 Drive와 함께 실행하면 그 결과를 씁니다).\n"
+          f"대신 같은 방법으로 {sft_short.max_steps} 스텝짜리 짧은 어댑터를 지금 학습합니다: {fallback_dir}")
+    run_dir = prepare_output_dir(fallback_dir)
+    splits, report = alpaca_splits(load_alpaca(profile), tokenizer, sft_short.max_length)
     trainer = lora_sft_trainer(load_causal_lm(profile.sft_model, profile), tokenizer, splits["train"], splits["test"],
-                               profile.sft, run_dir, max_steps=4)
+                               sft_short, run_dir)
     trainer.train()
     trainer.save_model(str(run_dir))
     splits["test"].to_parquet(str(run_dir / "heldout.parquet"))
-    mark_finished(run_dir, {"profile": profile.name, "steps": 4, "fallback_for": "05_alpaca_sft"})
+    mark_finished(run_dir, {"profile": profile.name, "steps": sft_short.max_steps, "fallback_for": "05_alpaca_sft"})
     del trainer
 
 # %% [markdown]
