@@ -38,7 +38,8 @@
 # | t4 | Meta-Llama-3-8B 4-bit + 어댑터, 심판 Llama-3-Open-Ko-8B-Instruct 4-bit | 다운로드 후 약 15분 |
 # | a100 | 같은 모델, bf16 계산 | 다운로드 후 약 5분 |
 #
-# 레슨 05를 먼저 실행하세요. 결과가 없으면 cpu 프로필에서는 이 노트북이 아주 짧은 학습으로 대신 만듭니다.
+# 레슨 05를 먼저 실행하세요(Colab에서는 Drive와 함께: 결과가 Drive에 있어야 이 노트북의 새 런타임에서 보입니다).
+# 결과가 없으면 이 노트북이 짧은 학습(`sft_short`: cpu 4 스텝, GPU 10 스텝)으로 대신 만듭니다.
 
 # %%
 # Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
@@ -99,7 +100,7 @@ def short(text: str, limit: int = 160) -> str:
 # `outputs/05_alpaca_sft`(Colab에서는 `setup(drive=True)`가 정한 Drive 폴더)에 **끝난** 학습(`run_complete.json`)이
 # 있으면 그것을 씁니다. Colab은 노트북마다 새 런타임을 쓰므로, 레슨 05의 결과는 Drive에 있어야 여기까지 옵니다.
 # 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
-# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 20 스텝).
+# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 약 12분으로 추정).
 # 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%

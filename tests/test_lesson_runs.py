@@ -72,13 +72,13 @@ def test_lesson_06_reuses_its_own_finished_fallback_after_a_disconnect(colab_vm,
     adapter, fallback = finished_alpaca_adapter()
     assert adapter is None
     fallback.mkdir(parents=True)
-    mark_finished(fallback, {"steps": 20})
+    mark_finished(fallback, {"steps": 10})
     disconnect()
     assert finished_alpaca_adapter()[0] == fallback
 
 
 def test_short_preset_keeps_the_profile_recipe_with_fewer_steps():
-    for name, steps in (("cpu", 4), ("t4", 20), ("a100", 20)):
+    for name, steps in (("cpu", 4), ("t4", 10), ("a100", 10)):
         profile = PROFILES[name]
         short = short_sft_preset(profile)
         assert short.max_steps == steps < profile.sft.max_steps
