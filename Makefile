@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit notebooks sync clean gpu-rehearsal gpu-wheels
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels
 
 install: $(STAMP)
 
@@ -27,9 +27,14 @@ test: model
 	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 tests --nbmake --nbmake-timeout=1200 notebooks
 
 unit: model
-	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v tests
+	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v -m "not colab_emulation" tests
 
-# After editing a notebook's .py source: regenerate its .ipynb twin (outputs stay empty).
+# Lesson 05's first cell in a Python 3.13 venv with Colab's package versions (cached in ~/.cache/llm-course).
+colab: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -v -s -m colab_emulation tests/test_colab_emulation.py
+
+# After editing a notebook's .py source: regenerate its .ipynb twin (outputs stay empty). Colab's GPU metadata
+# (accelerator, gpuType T4) travels from each .py header, so any `jupytext --to ipynb` keeps it.
 sync: install
 	$(VENV)/bin/jupytext --to ipynb notebooks/*.py
 

@@ -9,11 +9,15 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
+OUTPUT_ENV = "COURSE_OUTPUT"
 
 
 def output_dir() -> Path:
-    """Folder for trained adapters, checkpoints and logs; `COURSE_OUTPUT` moves it (e.g. to Google Drive)."""
-    return Path(os.environ.get("COURSE_OUTPUT", REPO_ROOT / "outputs"))
+    """Folder for trained adapters, checkpoints and logs; `COURSE_OUTPUT` moves it (setup(drive=True) points it at Drive).
+
+    Read at every call, never cached, so a folder set after import (Drive mounted by setup) is the one used.
+    """
+    return Path(os.environ.get(OUTPUT_ENV) or REPO_ROOT / "outputs")
 
 
 def in_colab() -> bool:

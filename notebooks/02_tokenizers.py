@@ -1,7 +1,12 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,18 +36,19 @@
 # | `a100` | A100 / L4 / H100 | 위와 같음 | 약 3분 |
 
 # %%
-# Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
+# Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
+# 로컬에서는 `make`가 이미 설치했으므로 `setup()`은 환경 점검(doctor)만 출력합니다.
 import os, subprocess, sys
 
 if "COLAB_RELEASE_TAG" in os.environ:
-    if not os.path.isdir("/content/course"):
-        subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/llm-finetuning-course/course", "/content/course"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"], check=True)
-    sys.path.insert(0, "/content/course")
+    COURSE = os.environ.get("COURSE_DIR", "/content/course")
+    if not os.path.isfile(f"{COURSE}/pyproject.toml"):
+        subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
+    sys.path.insert(0, COURSE)
 
-from course_utils import doctor
+from course_utils import setup
 
-profile = doctor()
+profile = setup()
 
 # %% [markdown]
 # ## 1. 토큰화, 인코딩, 디코딩

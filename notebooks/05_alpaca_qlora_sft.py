@@ -1,7 +1,12 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -37,18 +42,20 @@
 # 프로필이 모델과 스텝 수를 고르므로, 어느 하드웨어에서든 코드를 고치지 않고 그대로 실행합니다.
 
 # %%
-# Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
+# Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
+# `drive=True`: 결과를 Google Drive에 저장해 연결이 끊겨도, 다음 레슨의 새 런타임에서도 남게 합니다.
+# 로컬에서는 `make`가 이미 설치했으므로 `setup()`은 환경 점검(doctor)만 출력합니다.
 import os, subprocess, sys
 
 if "COLAB_RELEASE_TAG" in os.environ:
-    if not os.path.isdir("/content/course"):
-        subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/llm-finetuning-course/course", "/content/course"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"], check=True)
-    sys.path.insert(0, "/content/course")
+    COURSE = os.environ.get("COURSE_DIR", "/content/course")
+    if not os.path.isfile(f"{COURSE}/pyproject.toml"):
+        subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
+    sys.path.insert(0, COURSE)
 
-from course_utils import doctor
+from course_utils import setup
 
-profile = doctor()
+profile = setup(drive=True)
 
 # %% [markdown]
 # 이 노트북에서 쓰는 라이브러리를 불러옵니다. 강의의 주인공인 `datasets`, `peft`, `trl`, `transformers`의 API는
@@ -74,6 +81,7 @@ from course_utils.alpaca_data import (
     to_prompt_completion,
 )
 from course_utils.environment import DATA_DIR, in_colab, output_dir
+from course_utils.lesson_runs import alpaca_run_dir
 from course_utils.evaluation import markdown_table
 from course_utils.generation import generate
 from course_utils.measure import measure
@@ -204,10 +212,12 @@ print(f"학습 {len(train_dataset)}행, 평가 {len(eval_dataset)}행 (test_size
 # 다시 학습하면 몇 시간의 결과가 사라지므로 `prepare_output_dir`는 `overwrite=True` 없이는 거부합니다.
 # cpu 프로필의 학습은 1~2분짜리라 덮어써도 잃을 것이 없어 `OVERWRITE = profile.offline`로 두었습니다.
 # GPU에서 다시 학습하려면 직접 `True`로 바꾸세요. 끝나지 않은 학습(연결이 끊긴 Colab)은 마지막 체크포인트에서 이어 갑니다.
+# Colab에서는 첫 셀의 `setup(drive=True)`가 `COURSE_OUTPUT`을 Drive 폴더로 정해 두므로, 연결이 끊겨 `/content`가
+# 지워져도 체크포인트가 남고, 새 런타임에서 이 셀을 다시 실행하면 거기서 이어 갑니다. 레슨 06도 같은 곳에서 읽습니다.
 
 # %%
 OVERWRITE = profile.offline
-run_dir = prepare_output_dir(output_dir() / "05_alpaca_sft", overwrite=OVERWRITE)
+run_dir = prepare_output_dir(alpaca_run_dir(), overwrite=OVERWRITE)
 resume_from = last_checkpoint(run_dir)
 print(f"출력 폴더: {run_dir}")
 print(f"이어서 학습할 체크포인트: {resume_from or '없음 (처음부터)'}")
@@ -488,12 +498,14 @@ except FileExistsError as error:
 # %% [markdown]
 # ## 21. (Colab) Google Drive에 복사
 #
-# Colab 런타임이 끝나면 `/content`는 지워집니다. 결과를 남기려면 Drive에 복사하세요(`COPY_TO_DRIVE = True`).
-# 처음부터 Drive에 쓰려면 노트북 맨 위에서 `os.environ["COURSE_OUTPUT"] = "/content/drive/MyDrive/llm-course"`로 둡니다.
+# Colab 런타임이 끝나면 `/content`는 지워집니다. 첫 셀의 `setup(drive=True)`가 Drive를 연결했다면 결과는 이미
+# Drive(`COURSE_OUTPUT`)에 있습니다. Drive 연결을 거절했다면 여기서라도 복사하세요(`COPY_TO_DRIVE = True`).
 
 # %%
 COPY_TO_DRIVE = False
-if in_colab() and COPY_TO_DRIVE:
+if str(output_dir()).startswith("/content/drive/"):
+    print("결과는 이미 Drive에 있습니다:", run_dir)
+elif in_colab() and COPY_TO_DRIVE:
     from google.colab import drive
 
     drive.mount("/content/drive")

@@ -1,7 +1,12 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -33,21 +38,24 @@
 # | t4 | Meta-Llama-3-8B 4-bit + 어댑터, 심판 Llama-3-Open-Ko-8B-Instruct 4-bit | 다운로드 후 약 15분 |
 # | a100 | 같은 모델, bf16 계산 | 다운로드 후 약 5분 |
 #
-# 레슨 05를 먼저 실행하세요. 결과가 없으면 cpu 프로필에서는 이 노트북이 아주 짧은 학습으로 대신 만듭니다.
+# 레슨 05를 먼저 실행하세요(Colab에서는 Drive와 함께: 결과가 Drive에 있어야 이 노트북의 새 런타임에서 보입니다).
+# 결과가 없으면 이 노트북이 짧은 학습(`sft_short`: cpu 4 스텝, GPU 10 스텝)으로 대신 만듭니다.
 
 # %%
-# Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
+# Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
+# `drive=True`: 결과를 Google Drive에 저장해 연결이 끊겨도, 다음 레슨의 새 런타임에서도 남게 합니다.
+# 로컬에서는 `make`가 이미 설치했으므로 `setup()`은 환경 점검(doctor)만 출력합니다.
 import os, subprocess, sys
 
 if "COLAB_RELEASE_TAG" in os.environ:
-    if not os.path.isdir("/content/course"):
-        subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/llm-finetuning-course/course", "/content/course"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"], check=True)
-    sys.path.insert(0, "/content/course")
+    COURSE = os.environ.get("COURSE_DIR", "/content/course")
+    if not os.path.isfile(f"{COURSE}/pyproject.toml"):
+        subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
+    sys.path.insert(0, COURSE)
 
-from course_utils import doctor
+from course_utils import setup
 
-profile = doctor()
+profile = setup(drive=True)
 
 # %% [markdown]
 # 이 노트북에서 쓰는 라이브러리를 불러옵니다.
@@ -64,7 +72,7 @@ from transformers import GenerationConfig
 from transformers.utils import logging as transformers_logging
 
 from course_utils.alpaca_data import alpaca_splits, load_alpaca
-from course_utils.environment import output_dir
+from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
 from course_utils.evaluation import (
     JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
     load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
@@ -74,7 +82,7 @@ from course_utils.generation import chat_text, generate
 from course_utils.measure import measure
 from course_utils.models import load_causal_lm, load_tokenizer
 from course_utils.prompts import STOP_STRINGS, alpaca_prompt, cut_at_stop, instruction_from_prompt, with_bos
-from course_utils.training import is_finished_run, lora_sft_trainer, mark_finished
+from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
 
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
@@ -89,28 +97,29 @@ def short(text: str, limit: int = 160) -> str:
 # %% [markdown]
 # ## 1. 레슨 05의 결과 불러오기
 #
-# `outputs/05_alpaca_sft`에 **끝난** 학습(`run_complete.json`)이 있으면 그것을 씁니다. 없으면 무엇을 해야 하는지
-# 말하고, cpu 프로필에서는 같은 방법으로 4 스텝만 학습해 `outputs/06_fallback_sft`에 만듭니다
-# (GPU에서는 8B 학습을 몰래 시작하지 않고 멈춥니다).
+# `outputs/05_alpaca_sft`(Colab에서는 `setup(drive=True)`가 정한 Drive 폴더)에 **끝난** 학습(`run_complete.json`)이
+# 있으면 그것을 씁니다. Colab은 노트북마다 새 런타임을 쓰므로, 레슨 05의 결과는 Drive에 있어야 여기까지 옵니다.
+# 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
+# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 약 12분으로 추정).
+# 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%
-run_dir = output_dir() / "05_alpaca_sft"
+run_dir, fallback_dir = finished_alpaca_adapter()
 tokenizer = load_tokenizer(profile.sft_model, profile)
-if is_finished_run(run_dir):
-    print(f"레슨 05의 어댑터를 씁니다: {run_dir}")
+if run_dir is not None:
+    print(f"어댑터를 씁니다: {run_dir}")
 else:
-    message = f"{run_dir}에 끝난 학습이 없습니다: 레슨 05(05_alpaca_qlora_sft)를 먼저 끝까지 실행하세요."
-    if not profile.offline:
-        raise FileNotFoundError(message)
-    print(message, "\ncpu 프로필이므로 지금 4 스텝짜리 어댑터를 대신 만듭니다 (약 1분).")
-    run_dir = output_dir() / "06_fallback_sft"
-    splits, report = alpaca_splits(load_alpaca(profile), tokenizer, profile.sft.max_length)
+    sft_short = short_sft_preset(profile)
+    print(f"{alpaca_run_dir()}에 레슨 05의 끝난 학습이 없습니다(레슨 05를 끝까지, Colab에서는 Drive와 함께 실행하면 그 결과를 씁니다).\n"
+          f"대신 같은 방법으로 {sft_short.max_steps} 스텝짜리 짧은 어댑터를 지금 학습합니다: {fallback_dir}")
+    run_dir = prepare_output_dir(fallback_dir)
+    splits, report = alpaca_splits(load_alpaca(profile), tokenizer, sft_short.max_length)
     trainer = lora_sft_trainer(load_causal_lm(profile.sft_model, profile), tokenizer, splits["train"], splits["test"],
-                               profile.sft, run_dir, max_steps=4)
+                               sft_short, run_dir)
     trainer.train()
     trainer.save_model(str(run_dir))
     splits["test"].to_parquet(str(run_dir / "heldout.parquet"))
-    mark_finished(run_dir, {"profile": profile.name, "steps": 4, "fallback_for": "05_alpaca_sft"})
+    mark_finished(run_dir, {"profile": profile.name, "steps": sft_short.max_steps, "fallback_for": "05_alpaca_sft"})
     del trainer
 
 # %% [markdown]

@@ -43,5 +43,29 @@ def test_notebook_opens_with_goals_and_ends_with_exercises(source: Path):
     last_markdown = [c.source for c in notebook.cells if c.cell_type == "markdown"][-1]
     assert "목표" in first_markdown and "시간" in first_markdown, f"{source.name} must open with goals and time/hardware."
     first_code = next(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "doctor(" in first_code, f"{source.name}: the first code cell must call course_utils.doctor()."
+    assert "profile = setup(" in first_code, f"{source.name}: the first code cell must call course_utils.setup()."
     assert "연습" in last_markdown, f"{source.name} must end with exercises (연습 문제)."
+
+
+COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+DRIVE_LESSONS = {"05_alpaca_qlora_sft", "06_evaluation", "08_ironman_persona"}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_opens_a_t4_gpu_runtime_in_colab(source: Path):
+    """Without this metadata an Open-in-Colab badge starts a CPU runtime; the .py header is its one source."""
+    for path in (source, source.with_suffix(".ipynb")):
+        metadata = jupytext.read(path).metadata
+        found = {key: metadata.get(key) for key in COLAB_METADATA}
+        assert found == COLAB_METADATA, f"{path.name} lacks Colab's GPU metadata {COLAB_METADATA}: add it to the .py header, then `make sync`."
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_first_cell_leaves_installing_to_setup(source: Path):
+    """The install logic lives in course_utils.setup, so the eight first cells cannot drift apart."""
+    first_code = next(c.source for c in jupytext.read(source).cells if c.cell_type == "code")
+    assert "pip" not in first_code, f"{source.name}: installing belongs to course_utils.setup(), not the first cell."
+    wants_drive = "setup(drive=True)" in first_code
+    assert wants_drive == (source.stem in DRIVE_LESSONS), (
+        f"{source.name}: lessons 05, 06 and 08 (and only they) keep their outputs on Drive with setup(drive=True)."
+    )
