@@ -1,15 +1,9 @@
 """Translation without the pipeline transformers 5 removed: NLLB's language tokens on a tiny random M2M100."""
-import re
-from pathlib import Path
-
 import pytest
 import torch
 from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
-from transformers.pipelines import PIPELINE_REGISTRY
 
 from course_utils.translation import language_token_id, translate
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +46,3 @@ def test_an_unknown_language_code_is_refused(nllb):
     with pytest.raises(ValueError, match="FLORES-200"):
         translate(model, tokenizer, ["fine"], "eng_Latn", "korean")
 
-
-def test_notebooks_use_only_pipeline_tasks_transformers_has():
-    tasks = set(PIPELINE_REGISTRY.get_supported_tasks())
-    used = {task for path in NOTEBOOKS.glob("*.py") for task in re.findall(r"pipeline\(\s*[\"']([\w-]+)[\"']", path.read_text())}
-    assert used and used <= tasks, f"tasks transformers does not have: {sorted(used - tasks)}"
