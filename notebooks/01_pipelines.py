@@ -183,7 +183,7 @@ else:
 # %% [markdown]
 # ## 6. 감성 분석의 함정: 학습되지 않은 분류 헤드
 # 시드 자료는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
-# transformers는 헤드를 **무작위로 새로 만들고** 그대로 예측하므로, 점수는 0.5 근처, 레이블은 문장과 상관이 없습니다.
+# transformers는 헤드를 **무작위로 새로 만들고** 그대로 예측하므로, 레이블은 문장과 상관이 없습니다: 점수가 문장마다 비슷하고 예측이 한 레이블로 몰리기 쉽습니다 (0.5 근처라는 보장도 없습니다. 아래 출력을 보세요).
 # transformers 5는 이것을 불러올 때 **LOAD REPORT** 표로 알립니다: 헤드 텐서(ELECTRA는 `classifier.*`, `cpu`의 SmolLM2는 `score.weight`)가
 # `Status`가 `MISSING`인 줄로 나오고, 아래 메모에 "체크포인트에 없어서 새로 초기화했다"고 적힙니다. 로그는 놓치기 쉬우므로
 # `output_loading_info=True`로 같은 목록(`missing_keys`)을 코드에서 받아 확인합니다.
@@ -245,7 +245,7 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # - `pipeline()`은 토크나이저, 모델, 후처리를 한 번에 묶는다. `device`는 한 장치, `device_map="auto"`는 여러 장치에 나눠 싣는다.
 # - `do_sample=False`(greedy)는 결정적이다. `temperature`, `top_k`, `top_p`는 `do_sample=True`일 때만 효과가 있다.
 # - `generate()`의 기본은 greedy지만 `text-generation` 파이프라인의 기본은 샘플링이다: 원하는 쪽을 항상 직접 적자.
-# - 분류 헤드가 학습되지 않은 모델은 0.5 근처의 무작위 점수를 낸다. 모델 카드와 LOAD REPORT의 `MISSING` 줄(`missing_keys`)을 확인하자.
+# - 분류 헤드가 학습되지 않은 모델은 문장과 상관없는 비슷한 점수를 낸다(정확도는 우연 수준). 모델 카드와 LOAD REPORT의 `MISSING` 줄(`missing_keys`)을 확인하자.
 # - transformers 5에는 `translation` 파이프라인이 없다. NLLB는 `AutoModelForSeq2SeqLM`과 `generate(forced_bos_token_id=...)`로 쓴다.
 # - `tokenizer_config.json`이 없는 모델(KoGPT2)은 모델 카드대로 특수 토큰을 지정해 불러야 한다.
 # - 작은 모델은 번역과 한국어에 약하다. 과제에 맞는 모델(번역 전용, 감성 분류로 학습된 모델)을 고르는 것이 먼저다.
