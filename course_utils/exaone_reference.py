@@ -208,6 +208,22 @@ def exaone_greedy(weights: Mapping[str, torch.Tensor], config: Mapping, input_id
     return ids[:, input_ids.shape[1]:]
 
 
+def logit_agreement(candidate: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """How close a model's logits are to the reference: largest difference, relative error, top-1 agreement.
+
+    The maximum alone overstates a quantized model's error (one outlier logit); the relative error and the share of
+    positions whose most likely next token is the same say whether it still computes the same function.
+    """
+    if candidate.shape != reference.shape:
+        raise ValueError(f"Logits of shape {tuple(candidate.shape)} and {tuple(reference.shape)} cannot be compared: run both on the same input_ids.")
+    candidate, reference = candidate.double(), reference.double().to(candidate.device)
+    return {
+        "max_abs": (candidate - reference).abs().max().item(),
+        "relative": ((candidate - reference).norm() / reference.norm()).item(),
+        "top1_agreement": (candidate.argmax(-1) == reference.argmax(-1)).double().mean().item(),
+    }
+
+
 def tiny_exaone_config(**overrides) -> dict:
     """A config.json dict of a tiny EXAONE 3.0 model, for tests and demos (field names as LG publishes them)."""
     config = {

@@ -304,6 +304,29 @@ def read_checkpoint(folder: str | Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+class StreamedCheckpoint(Mapping):
+    """A checkpoint's tensors read from disk only when asked for, on `device` in `dtype`, and never kept.
+
+    Passed to `exaone_logits` it runs the reference forward over a 7.8B model with about one tensor in memory at a
+    time, so a T4 can check a conversion with the converted model loaded beside it.
+    """
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+        self.files = source_tensor_files(Path(folder))
+        self.device, self.dtype = torch.device(device), dtype
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        with safe_open(self.files[name], framework="pt", device=str(self.device)) as f:
+            tensor = f.get_tensor(name)
+        return tensor if self.dtype is None else tensor.to(self.dtype)
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
 def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuse a destination that would overwrite the source or files the user did not agree to lose."""
     src_real, dst_real = src.resolve(), dst.resolve()

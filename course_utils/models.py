@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from .offline_model import resolve_model
 from .profiles import Profile
@@ -41,3 +41,10 @@ def load_causal_lm(model_id: str, profile: Profile, quantize: bool | None = None
     model = AutoModelForCausalLM.from_pretrained(resolve_model(model_id, profile), **kwargs)
     model.eval()
     return model
+
+
+def model_skeleton(model_id: str, profile: Profile) -> PreTrainedModel:
+    """The model's layers and shapes with no weights (meta device): reads config.json only, so an 8B model costs no RAM."""
+    config = AutoConfig.from_pretrained(resolve_model(model_id, profile))
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=profile.compute_dtype)

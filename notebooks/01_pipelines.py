@@ -58,17 +58,27 @@ profile = setup()
 # - `device_map="auto"`: accelerate가 모델을 GPU(여러 장)와 CPU에 나눠 올립니다. GPU 하나에 다 들어가지 않는 큰 모델용입니다.
 #
 # 모델 이름은 프로필에서 옵니다. `cpu` 프로필에는 Hub가 없으므로 `resolve_model`이 패키지로 설치된 SmolLM2를 대신 쓰고, 그렇다고 출력에 알립니다.
+#
+# 토크나이저는 따로 불러 넘깁니다. GPU 프로필의 `skt/kogpt2-base-v2` 저장소에는 `tokenizer_config.json`이 없어서, 모델 카드가 특수 토큰을 손으로 지정합니다:
+# `PreTrainedTokenizerFast.from_pretrained(..., bos_token='</s>', eos_token='</s>', unk_token='<unk>', pad_token='<pad>', mask_token='<mask>')`.
+# 그냥 `AutoTokenizer`로 부르면 transformers 5는 `config.json`의 `model_type: gpt2`를 보고 GPT-2의 바이트 단위 토크나이저를 다시 조립하는데,
+# KoGPT2 어휘(`▁`로 시작하는 조각)와 맞지 않아 한국어가 엉뚱하게 쪼개지고, 어휘에 없는 `<|endoftext|>`가 EOS가 됩니다.
+# `course_utils.special_tokens`는 이런 모델의 특수 토큰을 모델 카드대로 한 곳(`HAND_SET_SPECIAL_TOKENS`)에 적어 두고 그대로 불러옵니다.
 
 # %%
 import torch
 from transformers import pipeline, set_seed
 
 from course_utils import resolve_model
+from course_utils.special_tokens import HAND_SET_SPECIAL_TOKENS, load_published_tokenizer
 
 device = 0 if profile.device == "cuda" else "cpu"
-generation_model = resolve_model(profile.generation_model, profile)
-generator = pipeline("text-generation", model=generation_model, dtype=profile.compute_dtype, device=device)
+print("모델 카드가 손으로 정한 특수 토큰:", HAND_SET_SPECIAL_TOKENS)
+generation_tokenizer = load_published_tokenizer(profile.generation_model, profile)
+generator = pipeline("text-generation", model=resolve_model(profile.generation_model, profile), tokenizer=generation_tokenizer,
+                     dtype=profile.compute_dtype, device=device)
 print("실행한 모델:", generator.model.config._name_or_path, "| 파라미터", f"{generator.model.num_parameters() / 1e6:.0f}M")
+print("EOS:", repr(generation_tokenizer.eos_token), generation_tokenizer.eos_token_id, "| 한국어 조각:", generation_tokenizer.tokenize("인공지능이 바꿀 미래"))
 
 # %% [markdown]
 # ## 2. 탐욕적(greedy) 디코딩: 같은 입력이면 언제나 같은 출력
@@ -145,16 +155,30 @@ for name, kwargs in settings.items():
 # %% [markdown]
 # ## 5. 번역 (한 → 영, 영 → 한)
 # GPU 프로필은 시드 자료와 같은 번역 전용 모델 `facebook/nllb-200-distilled-600M`을 씁니다 (언어 코드 `kor_Hang`, `eng_Latn`).
+# 시드 자료의 `pipeline("translation", ...)`은 transformers 5에서 **없어졌습니다** (`translation`, `summarization`, `text2text-generation` 과제가 빠져서
+# `KeyError`가 나고, 오류 문구는 채팅 모델과 `text-generation`을 권합니다). NLLB 같은 인코더-디코더 모델은 이제 `AutoModelForSeq2SeqLM`과
+# `generate()`로 직접 씁니다. 그 파이프라인이 하던 일은 두 가지뿐입니다: 원문 앞에 원문 언어 토큰을 붙이고(`tokenizer.src_lang`),
+# 디코더의 첫 토큰을 목표 언어 토큰으로 강제합니다(`forced_bos_token_id`). `course_utils.translation.translate`가 그 몇 줄입니다:
 # `cpu` 프로필에는 번역 전용 모델이 없으므로, 지시를 따르는 채팅 모델에 "번역해 줘"라고 부탁합니다. 135M짜리 작은 모델이라 한국어 번역은 서툽니다: 출력에서 직접 확인하세요. 모델 크기와 학습 데이터가 품질을 정한다는 좋은 예입니다.
+
+# %%
+import inspect
+
+from course_utils.translation import translate
+
+print(inspect.getsource(translate))
 
 # %%
 sentences = {"ko": "오늘은 날씨가 맑아서 공원에 산책을 갔다.", "en": "Fine-tuning adapts a pretrained model to a new task."}
 
 if profile.translation_model != profile.chat_model:
-    ko_en = pipeline("translation", model=profile.translation_model, src_lang="kor_Hang", tgt_lang="eng_Latn", device=device)
-    en_ko = pipeline("translation", model=profile.translation_model, src_lang="eng_Latn", tgt_lang="kor_Hang", device=device)
-    print("ko→en:", ko_en(sentences["ko"])[0]["translation_text"])
-    print("en→ko:", en_ko(sentences["en"])[0]["translation_text"])
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    nllb_source = resolve_model(profile.translation_model, profile)
+    nllb_tokenizer = AutoTokenizer.from_pretrained(nllb_source)
+    nllb = AutoModelForSeq2SeqLM.from_pretrained(nllb_source, dtype=profile.compute_dtype).to(device).eval()
+    print("ko→en:", translate(nllb, nllb_tokenizer, [sentences["ko"]], src_lang="kor_Hang", tgt_lang="eng_Latn")[0])
+    print("en→ko:", translate(nllb, nllb_tokenizer, [sentences["en"]], src_lang="eng_Latn", tgt_lang="kor_Hang")[0])
 else:
     chat = pipeline("text-generation", model=resolve_model(profile.chat_model, profile), dtype=profile.compute_dtype, device=device)
     for source, target in (("ko", "English"), ("en", "Korean")):
@@ -165,7 +189,10 @@ else:
 # %% [markdown]
 # ## 6. 감성 분석의 함정: 학습되지 않은 분류 헤드
 # 시드 자료는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
-# transformers는 헤드를 **무작위로 새로 만들고**(경고: `newly initialized`) 그대로 예측하므로, 점수는 0.5 근처, 레이블은 문장과 상관이 없습니다.
+# transformers는 헤드를 **무작위로 새로 만들고** 그대로 예측하므로, 레이블은 문장과 상관이 없습니다: 점수가 문장마다 비슷하고 예측이 한 레이블로 몰리기 쉽습니다 (0.5 근처라는 보장도 없습니다. 아래 출력을 보세요).
+# transformers 5는 이것을 불러올 때 **LOAD REPORT** 표로 알립니다: 헤드 텐서(ELECTRA는 `classifier.*`, `cpu`의 SmolLM2는 `score.weight`)가
+# `Status`가 `MISSING`인 줄로 나오고, 아래 메모에 "체크포인트에 없어서 새로 초기화했다"고 적힙니다. 로그는 놓치기 쉬우므로
+# `output_loading_info=True`로 같은 목록(`missing_keys`)을 코드에서 받아 확인합니다.
 # `cpu` 프로필에서도 똑같은 일을 재현할 수 있습니다: 생성 모델에 분류 헤드를 붙이면 그 헤드 역시 무작위입니다. 정답이 분명한 문장으로 정확도를 재 봅니다.
 
 # %%
@@ -175,8 +202,13 @@ reviews = [
     ("I absolutely loved this film.", 1), ("What a wonderful, heartwarming story.", 1),
     ("This was a boring waste of money.", 0), ("Terrible acting and a awful plot.", 0),
 ]
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
 seed_sentiment_model = "beomi/KcELECTRA-base-v2022"  # pretrained only: no trained classification head
-untrained = pipeline("text-classification", model=resolve_model(seed_sentiment_model, profile), device=device)
+seed_source = resolve_model(seed_sentiment_model, profile)
+head_model, loading = AutoModelForSequenceClassification.from_pretrained(seed_source, output_loading_info=True)
+print("체크포인트에 없어 무작위로 만든 텐서 (LOAD REPORT의 MISSING):", sorted(loading["missing_keys"]))
+untrained = pipeline("text-classification", model=head_model, tokenizer=AutoTokenizer.from_pretrained(seed_source), device=device)
 untrained.model.config.pad_token_id = untrained.tokenizer.pad_token_id or untrained.tokenizer.eos_token_id
 predictions = untrained([text for text, _ in reviews])
 for (text, label), pred in zip(reviews, predictions):
@@ -185,7 +217,7 @@ scores = [p["score"] for p in predictions]
 print(f"점수 범위 {min(scores):.2f}~{max(scores):.2f}: 헤드가 학습되지 않았다는 신호입니다.")
 
 # %% [markdown]
-# **피하는 법**: 모델 카드에서 "fine-tuned on NSMC"처럼 *분류 과제로 학습되었다*는 말과 `id2label`의 의미 있는 레이블(예: `positive`/`negative`)을 확인하고, 로드할 때 `newly initialized` 경고가 나오면 그 모델로 예측하지 않습니다.
+# **피하는 법**: 모델 카드에서 "fine-tuned on NSMC"처럼 *분류 과제로 학습되었다*는 말과 `id2label`의 의미 있는 레이블(예: `positive`/`negative`)을 확인하고, 로드할 때 LOAD REPORT에 헤드가 `MISSING`으로 나오면(`missing_keys`가 비어 있지 않으면) 그 모델로 예측하지 않습니다.
 #
 # GPU 프로필은 NSMC(네이버 영화 리뷰)로 학습된 `sangrimlee/bert-base-multilingual-cased-nsmc`를 씁니다.
 # `cpu` 프로필에서는 지시를 따르는 채팅 모델에게 묻고, 답의 첫 토큰으로 `positive`와 `negative` 중 어느 쪽 점수가 높은지 비교합니다 (zero-shot 분류).
@@ -202,8 +234,10 @@ def zero_shot_sentiment(text: str) -> int:
 
 
 if profile.sentiment_model != profile.chat_model:
-    trained = pipeline("text-classification", model=profile.sentiment_model, device=device)
-    print(trained.model.config.id2label)
+    trained_source = resolve_model(profile.sentiment_model, profile)
+    trained_model, trained_loading = AutoModelForSequenceClassification.from_pretrained(trained_source, output_loading_info=True)
+    print(trained_model.config.id2label, "| 무작위로 만든 텐서:", sorted(trained_loading["missing_keys"]) or "없음")
+    trained = pipeline("text-classification", model=trained_model, tokenizer=AutoTokenizer.from_pretrained(trained_source), device=device)
     predicted = [int(p["label"].lower() in ("1", "label_1", "positive")) for p in trained([t for t, _ in reviews])]
 else:
     chat_model = pipeline("text-generation", model=resolve_model(profile.chat_model, profile), dtype=profile.compute_dtype, device=device).model
@@ -217,7 +251,9 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # - `pipeline()`은 토크나이저, 모델, 후처리를 한 번에 묶는다. `device`는 한 장치, `device_map="auto"`는 여러 장치에 나눠 싣는다.
 # - `do_sample=False`(greedy)는 결정적이다. `temperature`, `top_k`, `top_p`는 `do_sample=True`일 때만 효과가 있다.
 # - `generate()`의 기본은 greedy지만 `text-generation` 파이프라인의 기본은 샘플링이다: 원하는 쪽을 항상 직접 적자.
-# - 분류 헤드가 학습되지 않은 모델은 0.5 근처의 무작위 점수를 낸다. 모델 카드와 `newly initialized` 경고를 확인하자.
+# - 분류 헤드가 학습되지 않은 모델은 문장과 상관없는 비슷한 점수를 낸다(정확도는 우연 수준). 모델 카드와 LOAD REPORT의 `MISSING` 줄(`missing_keys`)을 확인하자.
+# - transformers 5에는 `translation` 파이프라인이 없다. NLLB는 `AutoModelForSeq2SeqLM`과 `generate(forced_bos_token_id=...)`로 쓴다.
+# - `tokenizer_config.json`이 없는 모델(KoGPT2)은 모델 카드대로 특수 토큰을 지정해 불러야 한다.
 # - 작은 모델은 번역과 한국어에 약하다. 과제에 맞는 모델(번역 전용, 감성 분류로 학습된 모델)을 고르는 것이 먼저다.
 #
 # ## 연습 문제

@@ -122,31 +122,47 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 
 # %% [markdown]
 # ## 5. 해결책 두 가지: 예약된 특수 토큰 vs 새 토큰 추가
-# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_250|>`처럼 쓰이지 않는 특수 토큰이 250개 있습니다. 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
-# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층(수천만 파라미터)도 저장해야 합니다.
+# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_250|>`처럼 쓰이지 않는 예약 특수 토큰이 있습니다(개수는 아래 출력). 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
+# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 통째로 저장해야 합니다(몇 개의 파라미터인지 아래에서 계산합니다).
+#
+# 모양만 보면 되므로 가중치는 불러오지 않습니다. `model_skeleton`은 `config.json`만 읽고 `torch.device("meta")` 위에 모델을 만듭니다:
+# 층과 텐서 모양은 진짜와 같지만 값이 없어서 8B 모델도 메모리를 쓰지 않습니다 (16 GB짜리 8B 모델을 Colab의 12.7 GB RAM에 올리려다 멈추는 일이 없습니다).
+# 값이 없으니 새 행을 기존 임베딩의 평균으로 채우는 기본 동작(`mean_resizing`)은 끕니다. 실제 가중치가 있는 모델에서는 켜 두세요.
 
 # %%
-from transformers import AutoModelForCausalLM
+from course_utils.models import model_skeleton
 
-model = AutoModelForCausalLM.from_pretrained(resolve_model(profile.chat_model, profile), dtype=profile.compute_dtype)
+reserved = sorted(t for t in tokenizer.get_vocab() if t.startswith("<|reserved_special_token_"))
+print(f"예약 특수 토큰 {len(reserved)}개" + (f": {reserved[0]} … {reserved[-1]}" if reserved else ""))
+skeleton = model_skeleton(profile.chat_model, profile)
 grown = AutoTokenizer.from_pretrained(resolve_model(profile.chat_model, profile))
-before = model.get_input_embeddings().weight.shape
+before = skeleton.get_input_embeddings().weight.shape
 added = grown.add_special_tokens({"pad_token": "<|pad|>"})
-model.resize_token_embeddings(len(grown))
-after = model.get_input_embeddings().weight.shape
-print(f"예약 토큰 사용: 어휘 {len(tokenizer)} 그대로, 임베딩 {tuple(before)}")
-print(f"<|pad|> 추가  : 새 토큰 {added}개, 임베딩 {tuple(before)} → {tuple(after)} (이 행렬을 통째로 다시 저장해야 함)")
+skeleton.resize_token_embeddings(len(grown), mean_resizing=False)
+embeddings, head = skeleton.get_input_embeddings().weight, skeleton.get_output_embeddings().weight
+resaved = embeddings.numel() + (0 if head is embeddings else head.numel())  # a tied head shares the same matrix
+print(f"예약 토큰 사용: 어휘 {len(tokenizer)} 그대로, 임베딩 {tuple(before)} (장치: {embeddings.device})")
+print(f"<|pad|> 추가  : 새 토큰 {added}개, 임베딩 {tuple(before)} → {tuple(embeddings.shape)}")
+print(f"어댑터와 함께 다시 저장할 파라미터: {resaved:,} ({resaved / 1e9:.2f} B, 입력 임베딩{' + 출력층' if head is not embeddings else ', 출력층과 공유'})")
 
 # %% [markdown]
 # ## 6. 학습 텍스트 끝의 EOS
 # 모델은 학습 데이터에서 본 대로 멈춥니다. 학습 텍스트 끝에 EOS가 있으면 "답을 다 했으면 EOS"를 배우고, `generate()`는 EOS가 나오는 순간 멈춥니다.
 # EOS 없이 학습한 모델은 멈출 신호를 배우지 못해서 `max_new_tokens`를 다 채울 때까지 계속 말합니다 (다음 질문을 지어내는 일이 흔합니다).
 # 대화형으로 학습된 이 모델이 EOS에서 멈추는지 확인해 봅니다.
+#
+# 이번에는 생성해야 하므로 가중치가 필요합니다. GPU 프로필의 8B 모델은 16비트로 16 GB라서 T4(15 GB)에도 Colab RAM(12.7 GB)에도 들어가지 않습니다.
+# 그래서 `load_causal_lm`으로 프로필의 4-bit nf4 설정과 `device_map={"": 0}`(모든 층을 0번 GPU에)으로 불러옵니다 (약 5.5 GB; 양자화는 03강).
+# transformers 5는 언제나 메모리를 아끼며 불러옵니다 (`low_cpu_mem_usage` 인자는 없어지고 항상 켜진 셈입니다): safetensors 파일을 메모리 매핑하고
+# 텐서를 하나씩 GPU로 옮기며 양자화하므로, 모델 전체가 CPU RAM에 올라가지 않습니다. 아래 출력의 최대 프로세스 메모리로 확인하세요. `cpu` 프로필은 SmolLM2를 fp32로 불러옵니다.
 
 # %%
 from course_utils.generation import chat_text
+from course_utils.measure import measure
+from course_utils.models import load_causal_lm
 
-model = AutoModelForCausalLM.from_pretrained(resolve_model(profile.chat_model, profile), dtype=profile.compute_dtype, device_map=profile.device)
+with measure(f"{profile.chat_model} 불러오기 ({'4-bit nf4' if profile.load_in_4bit else profile.dtype_name})"):
+    model = load_causal_lm(profile.chat_model, profile)
 inputs = tokenizer(chat_text(tokenizer, "What is the capital of France?"), return_tensors="pt", add_special_tokens=False).to(model.device)
 output = model.generate(**inputs, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.pad_token_id)
 new_tokens = output[0, inputs["input_ids"].shape[1]:]
@@ -189,8 +205,10 @@ pairs = [
     ("미세 조정은 사전학습된 모델을 새 과제에 맞추는 과정이다.", "Fine-tuning adapts a pretrained model to a new task."),
 ]
 rows = []
+from course_utils.special_tokens import load_published_tokenizer  # KoGPT2 has no tokenizer_config.json (lesson 01)
+
 for model_id in profile.tokenizer_models:
-    tok = AutoTokenizer.from_pretrained(resolve_model(model_id, profile))
+    tok = load_published_tokenizer(model_id, profile)
     ko = sum(len(tok.encode(k, add_special_tokens=False)) for k, _ in pairs)
     en = sum(len(tok.encode(e, add_special_tokens=False)) for _, e in pairs)
     rows.append((model_id.split("/")[-1], ko, en))

@@ -168,8 +168,8 @@ from course_utils.offline_model import resolve_model
 from course_utils.profiles import OFFLINE_MODEL_ID
 
 work = output_dir() / "07_exaone_llamafy"
-smol_source = resolve_model(OFFLINE_MODEL_ID, profile)  # cpu: 로컬 폴더, GPU 프로필: Hub id
-smol_dir = Path(smol_source) if profile.offline else Path(snapshot_download(smol_source))
+smol_source = resolve_model(OFFLINE_MODEL_ID, profile)  # cpu: 로컬 폴더, GPU 프로필: Hub id (또는 로컬 사본 폴더)
+smol_dir = Path(smol_source) if Path(smol_source).is_dir() else Path(snapshot_download(smol_source))
 smol = AutoConfig.from_pretrained(smol_dir)
 exaone_config = {
     "architectures": ["ExaoneForCausalLM"], "model_type": "exaone", "activation_function": smol.hidden_act,
@@ -413,51 +413,70 @@ print("오타가 있는 템플릿          :", repr(render_slots(with_system[1:]
 # - `{{con_tent}}`는 치환되지 않아 **모든 학습 예제에 사용자 질문 대신 `{{con_tent}}`라는 글자가** 들어갑니다. 오류가 나지 않아서 더 위험합니다.
 #
 # ## 13. GPU 프로필: 진짜 EXAONE-3.0-7.8B-Instruct 변환
-# GPU 프로필에서는 Hub에서 원본(약 15.6 GB)을 받아 같은 함수로 변환합니다. 텐서를 하나씩 스트리밍하므로 Colab의 12 GB RAM에서도 됩니다.
-# 원격 코드와 비교하려고 `modeling_exaone.py`도 함께 받지만, 변환기는 `*.py` 파일을 출력에 복사하지 않습니다.
+# GPU 프로필에서는 Hub에서 원본(약 15.6 GB)을 받아 같은 함수로 변환합니다. 텐서를 하나씩 스트리밍하므로 Colab의 12.7 GB RAM에서도 됩니다.
+# 원격 코드(`modeling_exaone.py` 같은 `*.py`)는 받지 않습니다. 다음 절은 원격 코드 대신 이 강의의 참조 구현으로 검증합니다.
 # `cpu` 프로필에서는 건너뜁니다.
 
 # %%
+import gc
+
 from course_utils.environment import hub_token
 from course_utils.llamafy import llamafy
 from course_utils.profiles import PROFILES
 
 real_dir = output_dir() / "EXAONE-3.0-7.8B-Instruct-Llamafied"
 if profile.device == "cuda":
-    from huggingface_hub import snapshot_download
-
-    source = snapshot_download(profile.exaone_model, token=hub_token(),
-                               allow_patterns=["*.json", "*.safetensors", "*.txt", "*.py", "LICENSE*", "*.jinja"])
+    del llama_model, eager_model, original_model, reference_weights  # the cpu exercise is done: keep Colab's RAM free
+    gc.collect()
+    exaone_source = resolve_model(profile.exaone_model, profile)  # Hub id, or a local folder that already holds it
+    source = Path(exaone_source) if Path(exaone_source).is_dir() else Path(snapshot_download(
+        exaone_source, token=hub_token(), allow_patterns=["*.json", "*.safetensors", "*.txt", "LICENSE*", "*.jinja"]))
     with measure("EXAONE 3.0 7.8B llamafy"):
         print(llamafy(source, real_dir, overwrite=True))
 else:
     print(f"[{profile.name}] GPU가 없어 {PROFILES['a100'].exaone_model} 다운로드와 변환을 건너뜁니다 (위의 대역 모델로 같은 과정을 실행했습니다).")
 
 # %% [markdown]
-# 원본을 `trust_remote_code=True`로 불러와 변환본과 logits를 비교하고(둘 다 4-bit nf4라 오차는 fp32보다 큽니다), 변환본으로 한국어 질문에 답하게 합니다.
-# 원격 코드가 설치된 transformers 버전과 맞지 않으면 불러오기가 실패할 수 있는데, 그 자체가 llamafy를 하는 이유입니다. 그때는 오류만 출력하고 넘어갑니다.
+# 원본과 비교할 때 `trust_remote_code=True`로 LG의 `modeling_exaone.py`를 쓰지 않는 이유: 그 코드는 transformers 4.x용이라 이 강의의
+# transformers 5에서는 돌지 않습니다 (`DynamicCache.from_legacy_cache`가 없어졌고, 원격 `ExaoneForCausalLM`에는 `generate`도 없습니다).
+# 바로 llamafy를 하는 이유입니다. 대신 9절의 **참조 구현**으로 원본 폴더의 EXAONE 이름 가중치를 계산해 변환본과 비교합니다.
+#
+# 메모리 계획 (T4: GPU 15 GB, Colab RAM 12.7 GB): 두 8B 모델을 16비트로 동시에 올리지 않습니다.
+# - 변환본은 4-bit nf4로 GPU에 올립니다 (약 5.5 GB).
+# - 참조 구현은 `StreamedCheckpoint`로 텐서를 **쓰는 순간에** 하나씩 디스크에서 GPU로 읽어 fp32로 계산하고 바로 버립니다.
+#   그래서 GPU에는 한 번에 텐서 하나(가장 큰 것은 임베딩, fp32로 약 1.7 GB)만 더 올라갑니다. 원본 15.6 GB를 한 번 더 읽으므로 몇 분 걸립니다.
+#
+# 변환본이 nf4라서 오차는 9절(fp32, ≤ 1e-4)보다 훨씬 큽니다. 변환이 이름만 바꾼다는 것은 9절이 비트 단위로 보였고, 여기서는 진짜 가중치에서
+# 양자화된 변환본이 참조와 얼마나 같은 계산을 하는지를 봅니다: 최대 오차 하나는 튀는 logit 하나에 좌우되므로, 상대 오차와
+# 각 위치의 1순위 다음 토큰이 같은 비율(top-1 일치율)도 함께 봅니다.
 
 # %%
+from course_utils.exaone_reference import logit_agreement
 from course_utils.generation import chat_text, generate
+from course_utils.llamafy import StreamedCheckpoint, read_exaone_config
 from course_utils.models import nf4_config
 
 if profile.device == "cuda":
-    load = dict(quantization_config=nf4_config(profile), dtype=profile.compute_dtype, device_map={"": 0})
     real_tokenizer = AutoTokenizer.from_pretrained(real_dir)
-    real_model = AutoModelForCausalLM.from_pretrained(real_dir, **load).eval()
+    with measure("변환된 Llama 불러오기 (4-bit nf4)"):
+        real_model = AutoModelForCausalLM.from_pretrained(
+            real_dir, quantization_config=nf4_config(profile), dtype=profile.compute_dtype, device_map={"": 0}).eval()
     question = chat_text(real_tokenizer, "한국의 수도는 어디인가요? 한 문장으로 답해 주세요.",
                          system="You are EXAONE model from LG AI Research, a helpful assistant.")
     ids = real_tokenizer(question, return_tensors="pt", add_special_tokens=False).input_ids.to(real_model.device)
-    try:
-        remote = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=True, **load).eval()
-        with torch.no_grad():
-            gap = (remote(ids).logits.float() - real_model(ids).logits.float()).abs().max().item()
-        print(f"원격 코드 EXAONE vs 변환된 Llama (nf4): 최대 절대 오차 {gap:.3f}")
-        del remote
-        torch.cuda.empty_cache()
-    except Exception as error:  # remote code written for transformers 4.x may not import under 5.x
-        print(f"원격 코드로 불러오기 실패 ({type(error).__name__}: {str(error)[:200]})")
-    print(generate(real_model, real_tokenizer, [question], max_new_tokens=64)[0])
+    with torch.no_grad():
+        converted_logits = real_model(ids).logits.float()
+    with measure("EXAONE 참조 구현 (원본 가중치, fp32, 텐서 하나씩)"):
+        streamed = StreamedCheckpoint(source, device=real_model.device, dtype=torch.float32)
+        reference_real = exaone_logits(streamed, read_exaone_config(source), ids)
+    agreement = logit_agreement(converted_logits, reference_real)
+    print(f"변환된 Llama (nf4) vs EXAONE 참조 구현 (fp32), 입력 {ids.shape[1]} 토큰: 최대 절대 오차 {agreement['max_abs']:.3f}, "
+          f"상대 오차 {agreement['relative']:.3f}, top-1 일치율 {agreement['top1_agreement']:.0%}")
+    del streamed, reference_real, converted_logits
+    gc.collect()
+    torch.cuda.empty_cache()
+    print(f"비교 뒤 GPU 메모리: {torch.cuda.memory_allocated() / 2**30:.1f} GiB (nf4 변환본만 남음)")
+    print(generate(real_model, real_tokenizer, [question], max_new_tokens=64, do_sample=False)[0])
 else:
     print(f"[{profile.name}] GPU 셀을 건너뜁니다.")
 

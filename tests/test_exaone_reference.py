@@ -91,3 +91,22 @@ def test_a_config_re_saved_with_rope_parameters_reads_the_same():
     legacy = exaone_settings(tiny_exaone_config(rope_theta=1e6, rope_scaling=llama3))
     nested = {k: v for k, v in tiny_exaone_config().items() if k not in ("rope_theta", "rope_scaling")}
     assert exaone_settings({**nested, "rope_parameters": {**llama3, "rope_theta": 1e6}}) == legacy
+
+
+def test_logit_agreement_separates_rounding_from_a_wrong_model():
+    from course_utils.exaone_reference import logit_agreement
+
+    config = tiny_exaone_config()
+    weights = random_exaone_weights(config)
+    input_ids = torch.arange(1, 17)[None]
+    reference = exaone_logits(weights, config, input_ids)
+    same = logit_agreement(reference.half().float(), reference)
+    assert same["top1_agreement"] == 1.0 and same["relative"] < 1e-3
+    swapped = dict(weights)
+    for i in range(config["num_layers"]):
+        block = f"transformer.h.{i}.mlp."
+        swapped[block + "c_fc_0.weight"], swapped[block + "c_fc_1.weight"] = weights[block + "c_fc_1.weight"], weights[block + "c_fc_0.weight"]
+    wrong = logit_agreement(exaone_logits(swapped, config, input_ids), reference)
+    assert wrong["relative"] > 100 * same["relative"]
+    with pytest.raises(ValueError, match="same input_ids"):
+        logit_agreement(reference[:, :3], reference)

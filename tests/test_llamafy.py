@@ -191,3 +191,14 @@ def test_command_line_converts_and_reports_errors_in_one_line(tmp_path):
     refused = run_cli(str(src), str(tmp_path / "dst"))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.startswith("error: Destination") and refused.stderr.count("\n") == 1
+
+
+def test_streamed_checkpoint_gives_the_reference_the_same_logits_without_keeping_tensors(tmp_path):
+    config = tiny_exaone_config()
+    folder = write_checkpoint(tmp_path / "exaone", config, random_exaone_weights(config), max_shard_size="40KB")
+    streamed = llamafy_module.StreamedCheckpoint(folder, dtype=torch.float64)
+    assert len({file for file in streamed.files.values()}) > 1 and set(streamed) == set(read_checkpoint(folder))
+    assert streamed["transformer.wte.weight"] is not streamed["transformer.wte.weight"]  # read anew each time, no cache
+    input_ids = torch.tensor([[3, 17, 42, 99, 5]])
+    expected = exaone_logits({k: v.double() for k, v in read_checkpoint(folder).items()}, config, input_ids)
+    assert torch.equal(exaone_logits(streamed, config, input_ids), expected)
