@@ -27,6 +27,22 @@ def perplexity_from_loss(loss: float) -> float:
     return math.exp(loss)
 
 
+def completion_token_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str, max_length: int | None = None,
+) -> tuple[list[int], list[int]]:
+    """(input ids, labels with the prompt masked) for one row, with exactly one BOS where the tokenizer uses one.
+
+    Plain prompts get the tokenizer's defaults, as TRL tokenized the training rows (a BOS for Llama 3, none for
+    SmolLM2). A chat-template prompt already starts with '<|begin_of_text|>', so no second BOS is added to it.
+    """
+    bos = tokenizer.bos_token
+    special = not (bos and prompt.startswith(bos))
+    prompt_ids = tokenizer(prompt, add_special_tokens=special)["input_ids"]
+    ids = tokenizer(prompt + completion, add_special_tokens=special)["input_ids"][:max_length]
+    labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
+    return ids, labels[: len(ids)]
+
+
 @torch.inference_mode()
 def completion_loss(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], completions: list[str],
@@ -37,11 +53,8 @@ def completion_loss(
     for start in range(0, len(prompts), batch_size):
         rows = []
         for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size]):
-            # the tokenizer's defaults, as TRL tokenized the training rows (a BOS for Llama 3, none for SmolLM2)
-            prompt_ids = tokenizer(prompt)["input_ids"]
-            ids = tokenizer(prompt + completion)["input_ids"][:max_length]
-            labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
-            rows.append((ids, labels[: len(ids)]))
+            ids, labels = completion_token_ids(tokenizer, prompt, completion, max_length)
+            rows.append((ids, labels))
         width = max(len(ids) for ids, _ in rows)
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], device=model.device)

@@ -85,7 +85,7 @@ print("파이프라인 기본값(샘플링) 두 번의 결과가 같은가:", de
 
 # %% [markdown]
 # ## 3. 시드 자료의 함정: `do_sample` 없이 `temperature`만 주기
-# 시드 자료는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`의 기본은 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**.
+# 시드 자료는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`는 인자로 주지 않은 값을 모델의 `generation_config`(모델 폴더의 `generation_config.json`)에서 가져옵니다. 이 노트북의 모델처럼 `do_sample`이 적혀 있지 않으면 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**. 반대로 Llama-3-Instruct 계열은 `do_sample=True, temperature=0.6, top_p=0.9`를 적어 두므로 같은 호출이 **샘플링**합니다. 어느 쪽인지는 `model.generation_config`를 출력해 보면 압니다.
 # greedy는 원래 가장 높은 확률의 토큰만 고르므로, 분포를 날카롭게 하든 평평하게 하든 1등은 그대로입니다. transformers도 `The following generation flags are not valid and may be ignored: ['temperature']`라고 경고합니다.
 # 결정적인 답을 원하면 `do_sample=False`, 다양한 답을 원하면 `do_sample=True`와 함께 `temperature`를 주세요.
 
@@ -94,6 +94,7 @@ tokenizer, model = generator.tokenizer, generator.model
 inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
 greedy_ids = model.generate(**inputs, max_new_tokens=20, do_sample=False, pad_token_id=tokenizer.eos_token_id)
 seed_style_ids = model.generate(**inputs, max_new_tokens=20, temperature=0.05, pad_token_id=tokenizer.eos_token_id)
+print("이 모델의 generation_config.do_sample:", model.generation_config.do_sample)
 print("temperature=0.05 (do_sample 없음) == greedy:", torch.equal(greedy_ids, seed_style_ids))
 
 # %% [markdown]
@@ -210,7 +211,7 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # ## 요약
 # - `pipeline()`은 토크나이저, 모델, 후처리를 한 번에 묶는다. `device`는 한 장치, `device_map="auto"`는 여러 장치에 나눠 싣는다.
 # - `do_sample=False`(greedy)는 결정적이다. `temperature`, `top_k`, `top_p`는 `do_sample=True`일 때만 효과가 있다.
-# - `generate()`의 기본은 greedy지만 `text-generation` 파이프라인의 기본은 샘플링이다: 원하는 쪽을 항상 직접 적자.
+# - `generate()`의 기본값은 모델의 `generation_config`가 정한다(Llama-3-Instruct는 샘플링): 원하는 쪽을 항상 `do_sample`로 직접 적자.
 # - 분류 헤드가 학습되지 않은 모델은 0.5 근처의 무작위 점수를 낸다. 모델 카드와 `newly initialized` 경고를 확인하자.
 # - 작은 모델은 번역과 한국어에 약하다. 과제에 맞는 모델(번역 전용, 감성 분류로 학습된 모델)을 고르는 것이 먼저다.
 #

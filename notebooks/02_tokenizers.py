@@ -148,6 +148,17 @@ print(tokenizer.decode(new_tokens))
 print(f"새 토큰 {len(new_tokens)}개 (상한 60) | 마지막 토큰이 EOS인가: {int(new_tokens[-1]) == tokenizer.eos_token_id}")
 
 # %% [markdown]
+# 채팅 모델은 **턴 끝 토큰**에서 멈춰야 합니다. SmolLM2는 턴 끝 `<|im_end|>`가 곧 EOS라서 위 호출로 충분했지만,
+# Llama-3-Instruct는 EOS가 `<|end_of_text|>`(128001)이고 한 턴은 `<|eot_id|>`(128009)로 끝납니다. EOS만 넘기면 답이 턴 끝을
+# 지나 다음 턴을 지어냅니다. 그래서 `eos_token_id=[128001, 128009]`처럼 둘 다 넘깁니다(Meta의 `generation_config.json`도 같습니다).
+# `course_utils.generation.stop_token_ids`가 토크나이저와 모델 설정에서 이 목록을 만들고, 강의의 `generate`는 언제나 이것을 씁니다.
+
+# %%
+from course_utils.generation import stop_token_ids
+
+print("멈춤 토큰:", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_token_ids(tokenizer, model)])
+
+# %% [markdown]
 # 학습용 텍스트는 그래서 항상 `... + tokenizer.eos_token`으로 끝납니다 (05강의 Alpaca 프롬프트도 같습니다). 토큰으로 보면 마지막 id가 EOS입니다.
 
 # %%

@@ -129,13 +129,13 @@ print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 �
 #
 # | 파라미터 | 뜻 |
 # |---|---|
-# | `do_sample=False` (기본) | **탐욕적(greedy)**: 매번 확률이 가장 높은 토큰. 같은 입력이면 항상 같은 답 |
+# | `do_sample=False` | **탐욕적(greedy)**: 매번 확률이 가장 높은 토큰. 같은 입력이면 항상 같은 답. 적지 않으면 모델의 `generation_config`를 따릅니다(Llama-3-Instruct는 샘플링) |
 # | `do_sample=True` | 확률에 따라 **뽑기**. 아래 세 파라미터는 이때만 쓰입니다 |
 # | `temperature` | 확률 분포를 날카롭게(<1) 또는 평평하게(>1). 0에 가까우면 탐욕적과 비슷 |
 # | `top_k` | 확률 상위 k개 토큰 안에서만 뽑기 |
 # | `top_p` | 누적 확률이 p가 될 때까지의 토큰 안에서만 뽑기(nucleus) |
 # | `max_new_tokens` | 새로 만들 토큰 수의 상한 |
-# | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다 |
+# | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다. 채팅 모델은 턴 끝 토큰(Llama 3: `<|eot_id|>`)에서 멈춰야 하므로 `course_utils.generation.generate`는 EOS와 그 토큰을 함께 넘깁니다 |
 #
 # 시드는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
 # 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.

@@ -158,7 +158,7 @@ print(train_dataset[0])
 # %% [markdown]
 # ## 4. 학습 전: 기본 모델과 "기본 + 시스템 프롬프트"
 # 평가 질문에 대한 답을 먼저 만들어 둡니다. 두 번째 열은 프롬프트 엔지니어링만 한 경우로, 가장 좋은 프롬프트인 전체
-# `SYSTEM_PROMPT`를 씁니다(추론에는 `max_length` 제한이 없습니다). 생성은 탐욕적(greedy)이라 매번 같은 답이 나옵니다.
+# `SYSTEM_PROMPT`를 씁니다(추론에는 `max_length` 제한이 없습니다). `generate`는 `do_sample=False`를 직접 넘겨(Llama-3-Instruct의 `generation_config`는 샘플링이 기본) 매번 같은 답을 내고, EOS와 턴 끝 토큰 `<|eot_id|>`에서 멈춥니다(`stop_token_ids`, 02강).
 # cpu에서는 시간 때문에 분야마다 2개씩, 16개 질문만 씁니다.
 
 # %%

@@ -9,7 +9,7 @@ from course_utils.evaluation import (
     JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
     is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
     perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
-    check_benchmark_item,
+    check_benchmark_item, completion_token_ids,
 )
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
@@ -53,6 +53,30 @@ def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_model):
     assert batched == pytest.approx(total / count, rel=1e-4)
     # padding and batch size do not change the number
     assert completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
+
+
+def test_chat_prompt_keeps_a_single_bos(llama3_tokenizer):
+    from course_utils.generation import chat_text
+
+    prompt = chat_text(llama3_tokenizer, "1+1?")
+    assert prompt.startswith("<|begin_of_text|>")  # the Llama 3 chat template writes the BOS itself
+    ids, labels = completion_token_ids(llama3_tokenizer, prompt, "2<|eot_id|>")
+    assert ids.count(128000) == 1 and ids[0] == 128000
+    assert [t for t in labels if t != -100] == llama3_tokenizer.encode("2<|eot_id|>", add_special_tokens=False)
+    # a plain Alpaca prompt still gets the BOS Llama 3 adds by default, as TRL trained it
+    plain_ids, _ = completion_token_ids(llama3_tokenizer, alpaca_prompt("1+1?"), "2")
+    assert plain_ids.count(128000) == 1 and plain_ids[0] == 128000
+
+
+def test_completion_loss_of_a_chat_prompt_is_computed_after_one_bos(llama3_tokenizer, tiny_llama3):
+    from course_utils.generation import chat_text
+
+    prompt, completion = chat_text(llama3_tokenizer, "Say hi."), "Hi!<|eot_id|>"
+    ids = torch.tensor([llama3_tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
+    n_prompt = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    logits = tiny_llama3(input_ids=ids).logits[0, :-1]
+    expected = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :].mean().item()
+    assert completion_loss(tiny_llama3, llama3_tokenizer, [prompt], [completion]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_completion_loss_refuses_empty_completions(tokenizer, tiny_model):
