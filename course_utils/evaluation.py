@@ -70,6 +70,53 @@ def completion_loss(
     return total / count
 
 
+# ---------------------------------------------------------------- 95 % intervals for small samples
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a proportion: with 44 or 10 items one answer moves a score by 2.3 or 10 points.
+
+    Unlike p +- 1.96 * sqrt(p(1-p)/n), it stays inside [0, 1] and is not zero-width at 0/n or n/n.
+    """
+    if total <= 0 or not 0 <= successes <= total:
+        raise ValueError(f"{successes} successes out of {total}: the count must lie between 0 and a positive total.")
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_mean_interval(
+    values: list[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean (judge scores, Hangul shares, per-item differences): no normality assumed."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("No values to bootstrap: score at least one item first.")
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    return means[int(tail * (resamples - 1))], means[int(round((1 - tail) * (resamples - 1)))]
+
+
+def paired_difference_interval(
+    before: list[float], after: list[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % bootstrap interval of mean(after - before) over the same items: the honest test of 'did it improve?'.
+
+    An interval that contains 0 means the items cannot tell the two models apart.
+    """
+    if len(before) != len(after):
+        raise ValueError(f"{len(before)} and {len(after)} scores: a paired difference needs one score per item from each.")
+    return bootstrap_mean_interval([float(a) - float(b) for b, a in zip(before, after)], resamples=resamples, seed=seed)
+
+
+def with_interval(value: float, interval: tuple[float, float], percent: bool = True) -> str:
+    """'45.5 % [31.7, 60.0]' or '3.12 [2.80, 3.41]': the number a table shows, always with its 95 % interval."""
+    if percent:
+        return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
 # ---------------------------------------------------------------- exact-answer benchmark
 def check_benchmark_item(item: dict, number: int) -> None:
     """One benchmark row: an id, a question, either four choices and a letter, or no choices and a short answer."""
@@ -147,14 +194,20 @@ class BenchmarkScore:
     correct: int
     total: int
     by_group: dict[str, tuple[int, int]] = field(default_factory=dict)
+    per_item: list[bool] = field(default_factory=list)  # in item order, for paired comparisons of two models
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy."""
+        return wilson_interval(self.correct, self.total)
+
     def __str__(self) -> str:
         groups = ", ".join(f"{g} {c}/{t}" for g, (c, t) in sorted(self.by_group.items()))
-        return f"{self.correct}/{self.total} = {self.accuracy:.1%} ({groups})"
+        return f"{self.correct}/{self.total} = {with_interval(self.accuracy, self.interval)} ({groups})"
 
 
 def score_benchmark(items: list[dict], predictions: list[str]) -> BenchmarkScore:
@@ -162,15 +215,16 @@ def score_benchmark(items: list[dict], predictions: list[str]) -> BenchmarkScore
     if len(items) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(items)} questions: generate one answer per question.")
     groups: dict[str, list[int]] = {}
-    correct = 0
+    correct, per_item = 0, []
     for item, prediction in zip(items, predictions):
         ok = is_correct(prediction, item)
         correct += ok
+        per_item.append(ok)
         group = f"{item['lang']}-{'mc' if item.get('choices') else 'short'}"
         groups.setdefault(group, [0, 0])
         groups[group][0] += ok
         groups[group][1] += 1
-    return BenchmarkScore(correct, len(items), {g: (c, t) for g, (c, t) in groups.items()})
+    return BenchmarkScore(correct, len(items), {g: (c, t) for g, (c, t) in groups.items()}, per_item)
 
 
 # ---------------------------------------------------------------- blind A/B sheet

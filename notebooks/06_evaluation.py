@@ -68,7 +68,8 @@ from course_utils.environment import output_dir
 from course_utils.evaluation import (
     JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
     load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
-    reveal, score_benchmark, swapped_judge_prompts,
+    reveal, score_benchmark, swapped_judge_prompts, bootstrap_mean_interval, paired_difference_interval, wilson_interval,
+    with_interval,
 )
 from course_utils.generation import chat_text, generate
 from course_utils.measure import measure
@@ -261,6 +262,10 @@ display(Markdown(markdown_table(["모델", "eval loss", "perplexity"], loss_rows
 # - 객관식: 답의 첫 줄에서 고른 글자(`B`, `(B)`, `Answer: B`, `정답: B`) 또는 보기 하나의 텍스트를 찾아 정답 글자와 비교.
 # - 단답형: 정답이 첫 줄에 **독립된 단어로** 있으면 정답(대소문자·문장부호 무시, `서울입니다`처럼 한국어 조사는 허용,
 #   `156`은 `56`의 정답이 아님).
+#
+# 문항이 44개뿐이라 한 문항이 점수를 2.3 %p 움직입니다. 그래서 정확도마다 95 % **Wilson 구간**(`wilson_interval`)을 붙이고,
+# 두 모델의 차이는 같은 문항끼리 짝지은 **부트스트랩 구간**(`paired_difference_interval`)으로 봅니다. 구간이 0을 포함하면
+# "미세조정이 점수를 바꿨다"고 말할 근거가 없습니다.
 
 # %%
 items = load_benchmark()
@@ -271,9 +276,13 @@ with measure("벤치마크 생성"):
     tuned_preds = generate(model, tokenizer, bench_prompts, max_new_tokens=10, do_sample=False)
 base_score, tuned_score = score_benchmark(items, base_preds), score_benchmark(items, tuned_preds)
 groups = sorted(base_score.by_group)
-bench_rows = [[name] + [f"{s.by_group[g][0]}/{s.by_group[g][1]}" for g in groups] + [f"{s.accuracy:.1%}"]
+bench_rows = [[name] + [f"{s.by_group[g][0]}/{s.by_group[g][1]}" for g in groups] + [with_interval(s.accuracy, s.interval)]
               for name, s in (("기반 모델", base_score), ("미세조정", tuned_score))]
-display(Markdown(markdown_table(["모델"] + groups + ["전체"], bench_rows)))
+display(Markdown(markdown_table(["모델"] + groups + ["전체 [95 % 구간]"], bench_rows)))
+# the same 44 items for both models: the paired difference is the question "did fine-tuning change the score?"
+bench_diff = paired_difference_interval(base_score.per_item, tuned_score.per_item)
+print(f"미세조정 - 기반: {tuned_score.accuracy - base_score.accuracy:+.1%}, 95 % 구간 [{bench_diff[0]:+.1%}, {bench_diff[1]:+.1%}]",
+      "(0을 포함: 이 44문항으로는 차이를 말할 수 없음)" if bench_diff[0] <= 0 <= bench_diff[1] else "(0을 포함하지 않음)")
 
 # %% [markdown]
 # 숫자만 보지 말고 답을 몇 개 읽어 봅니다. 작은 모델이 보기를 그대로 다시 읊거나(`A. Mars B. Venus ...`) 형식을
@@ -358,7 +367,9 @@ consistent = sum(v.consistent for v in verdicts)
 wins = {w: sum(v.winner == w for v in verdicts) for w in ("x", "y", "tie")}
 length_rate = longer_answer_win_rate(verdicts, tuned_answers, base_answers)
 print(f"순서를 바꿔도 같은 판정: {consistent}/{len(verdicts)} (나머지는 위치 편향)")
-print(f"미세조정 승 {wins['x']}, 기반 승 {wins['y']}, 무승부 {wins['tie']}")
+decided = wins["x"] + wins["y"]
+print(f"미세조정 승 {wins['x']}, 기반 승 {wins['y']}, 무승부 {wins['tie']}", "" if not decided else
+      f"| 승부가 난 {decided}개 중 미세조정 승률 {with_interval(wins['x'] / decided, wilson_interval(wins['x'], decided))}")
 print(f"긴 답이 이긴 비율: {'판정 없음' if length_rate is None else f'{length_rate:.0%}'} (0.5보다 크게 높으면 길이 편향 의심)")
 
 # %% [markdown]
@@ -410,10 +421,15 @@ else:
 summary_rows = [
     ["eval loss (낮을수록 좋음)", base_loss, tuned_loss],
     ["perplexity", perplexity_from_loss(base_loss), perplexity_from_loss(tuned_loss)],
-    ["벤치마크 정확도", f"{base_score.accuracy:.1%}", f"{tuned_score.accuracy:.1%}"],
+    ["벤치마크 정확도 [95 % 구간]", with_interval(base_score.accuracy, base_score.interval),
+     with_interval(tuned_score.accuracy, tuned_score.interval)],
+    ["심판 점수 평균 (1~5) [95 % 구간]",
+     *(with_interval(sum(v) / len(v), bootstrap_mean_interval(v), percent=False) if v else "판정 없음"
+       for v in ([v.score_y for v in verdicts if v.score_y is not None], [v.score_x for v in verdicts if v.score_x is not None]))],
     ["심판 승 (위치 바꾸기 적용)", wins["y"], wins["x"]],
 ]
 display(Markdown(markdown_table(["측정", "기반 모델", "미세조정"], summary_rows)))
+print(f"질문 {len(questions)}개, 벤치마크 {len(items)}문항: 구간이 겹치거나 짝지은 차이의 구간이 0을 포함하면 두 모델의 순위를 말하지 않습니다.")
 print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown]
@@ -421,7 +437,8 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # - 어댑터는 기반 모델 위에 얹어 불러오고, `disable_adapter()`로 같은 메모리에서 기반 모델과 비교했습니다.
 # - 탐욕적 생성에서는 `temperature`가 쓰이지 않습니다(경고와 같은 답으로 확인). 샘플링 파라미터는 `do_sample=True`와 함께.
 # - 같은 `alpaca_prompt`로 학습하고 평가했으며, 평가 손실·퍼플렉서티·벤치마크를 모두 계산해 비교했습니다.
-#   작은 모델에서는 손실이 먼저 좋아지고, 정답률은 형식을 따르는 능력에 크게 좌우됩니다.
+#   작은 표본의 점수에는 95 % 구간을 붙였습니다: 44문항의 정확도 구간은 ±14 %p 안팎이라, 짝지은 차이의 구간이 0을
+#   포함하는 한 "미세조정이 정답률을 바꿨다"고 말하지 않습니다. 정답률은 답의 형식을 따르는지에도 크게 좌우됩니다.
 # - 블라인드 시트와 LLM 심판을 만들었고, 심판의 위치·길이 편향을 위치 바꾸기와 길이 비율로 점검했습니다.
 # - 생성은 왼쪽 패딩으로 배치하고, 서비스에는 vLLM을 씁니다.
 #

@@ -337,17 +337,23 @@ with measure("심사와 상식 문제"):
         results[column] = {
             "marker": marker_rate(texts, questions), "hangul": mean_hangul_share(texts), "judge": sum(scores) / len(scores),
             "general": general_accuracy(replies, expected), "answer_loss": answer_loss,
-            "groups": marker_rates_by_group(texts, questions),
+            "groups": marker_rates_by_group(texts, questions), "scores": scores, "texts": texts,
         }
 
 # %%
 from IPython.display import Markdown, display
 
-from course_utils.evaluation import markdown_table
+from course_utils.evaluation import bootstrap_mean_interval, markdown_table, wilson_interval, with_interval
+from course_utils.persona import hangul_share
 
+# every score with its 95 % interval: Wilson for shares of answers, bootstrap for means over answers
+n, m = len(questions), len(general_rows)
 headers = ["열", "스타일 마커 비율 ↑", "한글 비율 ↑", "심사 점수 (1~5) ↑", "상식 정답률 (유지)", "상식 정답 손실 (유지)"]
 table = [
-    [column, f"{r['marker']:.0%}", f"{r['hangul']:.0%}", f"{r['judge']:.2f}", f"{r['general']:.0%}", f"{r['answer_loss']:.2f}"]
+    [column, with_interval(r["marker"], wilson_interval(round(r["marker"] * n), n)),
+     with_interval(r["hangul"], bootstrap_mean_interval([hangul_share(t) for t in r["texts"]])),
+     with_interval(r["judge"], bootstrap_mean_interval(r["scores"]), percent=False),
+     with_interval(r["general"], wilson_interval(round(r["general"] * m), m)), f"{r['answer_loss']:.2f}"]
     for column, r in results.items()
 ]
 display(Markdown(f"**{profile.name} 프로필, 평가 질문 {len(questions)}개, 상식 문제 {len(general_rows)}개**\n\n" + markdown_table(headers, table)))
@@ -356,6 +362,8 @@ display(Markdown("마커 묶음별 비율\n\n" + markdown_table(["열"] + groups
 
 # %% [markdown]
 # ### 이 결과를 테스트로
+# 표의 `[ ]`는 95 % 구간입니다(비율은 Wilson, 평균은 부트스트랩). 상식 문제는 10개뿐이라 한 문제가 10 %p이고 구간은 ±25 %p
+# 안팎입니다: "상식 유지"는 큰 손실이 보이지 않는다는 뜻일 뿐 같다는 증명이 아니며, 구간이 겹치는 두 열의 순위는 말하지 않습니다.
 # 이 노트북이 CI의 테스트이기도 합니다(`make test`가 cpu 프로필로 실행). cpu 프로필에서 파인튜닝 모델은 두 기준선 모두보다
 # 스타일 마커 비율이 **20%p 이상**, 한글 비율이 **5%p 이상** 높아야 하고, 상식은 기본 모델보다 정답이 2문제 넘게 줄거나
 # 정답 손실이 0.5 넘게 늘면 안 됩니다. 심사 점수는 135M 심사 모델이 약해서 검사하지 않습니다. GPU 프로필에서는 숫자를 보여 주기만 합니다.

@@ -9,7 +9,8 @@ from course_utils.evaluation import (
     JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
     is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
     perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
-    check_benchmark_item, completion_token_ids,
+    check_benchmark_item, completion_token_ids, wilson_interval, bootstrap_mean_interval, paired_difference_interval,
+    with_interval,
 )
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
@@ -210,3 +211,39 @@ def test_markdown_table_escapes_cells():
     table = markdown_table(["a", "b"], [["x|y", "line1\nline2"], [0.12345, 3]])
     assert table.splitlines()[0] == "| a | b |"
     assert "x\\|y" in table and "line1<br>line2" in table and "0.123" in table
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    # 20/44 (the benchmark's size): Wilson 95 % is [0.3171, 0.5994] (by hand: centre 0.4582, half-width 0.1411); 0/10 is not a zero-width interval
+    low, high = wilson_interval(20, 44)
+    assert low == pytest.approx(0.3171, abs=1e-3) and high == pytest.approx(0.5994, abs=1e-3)
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-3))
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(10, 10)[0] == pytest.approx(0.7225, abs=1e-3)
+    with pytest.raises(ValueError, match="between 0 and a positive total"):
+        wilson_interval(3, 0)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_items():
+    small = bootstrap_mean_interval([1, 2, 3, 4, 5])
+    large = bootstrap_mean_interval([1, 2, 3, 4, 5] * 20)
+    assert small[0] < 3 < small[1] and large[0] < 3 < large[1]
+    assert large[1] - large[0] < small[1] - small[0]
+    assert bootstrap_mean_interval([2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_paired_difference_contains_zero_when_models_swap_equally_many_items():
+    before = [1, 0] * 10 + [1] * 24
+    after = [0, 1] * 10 + [1] * 24  # ten items won, ten lost: no evidence either way
+    low, high = paired_difference_interval(before, after)
+    assert low < 0 < high
+    low, high = paired_difference_interval([0] * 44, [1] * 30 + [0] * 14)
+    assert low > 0
+
+
+def test_benchmark_score_reports_its_interval():
+    score = score_benchmark([MC, SHORT], ["A", "57"])
+    assert score.per_item == [True, False]
+    assert score.interval == wilson_interval(1, 2)
+    assert "50.0 % [" in str(score)
+    assert with_interval(0.5, (0.25, 0.75)) == "50.0 % [25.0, 75.0]"
+    assert with_interval(3.0, (2.5, 3.25), percent=False) == "3.00 [2.50, 3.25]"
