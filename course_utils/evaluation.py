@@ -18,6 +18,7 @@ from .environment import DATA_DIR
 from .prompts import alpaca_prompt
 
 BENCHMARK_FILE = DATA_DIR / "benchmark_ko_en.jsonl"
+PROBE_FILE = DATA_DIR / "probe_questions.jsonl"
 LETTERS = ("A", "B", "C", "D")
 
 
@@ -115,6 +116,37 @@ def with_interval(value: float, interval: tuple[float, float], percent: bool = T
     if percent:
         return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
     return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+# ---------------------------------------------------------------- probe questions kept away from training rows
+# Words that frame a request rather than name its topic; '무엇인지 간단히 설명해 주세요' is not a topic.
+FRAMING_WORDS = frozenset(
+    "a an the of to in on for and or with by is are was be do does did what which who why how when where me my you your "
+    "i it this that these those from as at into about give name list write explain describe tell briefly short simple "
+    "one two three four five sentence sentences word words please can could".split()
+) | frozenset("무엇 간단 설명 알려 주세 어떻 어떤 그리 가지 문장 다음 이유 방법 대해 정리 소개 말해 있나 하나".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Topic words of a question: casefolded, framing words dropped, Korean words cut to two syllables (particles off)."""
+    words = set()
+    for word in re.findall(r"\w+", text.casefold()):
+        if re.match(r"[\uac00-\ud7a3]", word):
+            word = word[:2]
+        if len(word) >= 2 and word not in FRAMING_WORDS:
+            words.add(word)
+    return words
+
+
+def topic_overlap(question: str, other: str) -> float:
+    """Shared topic words over the smaller set: 1.0 when one question's topic is inside the other's (a paraphrase)."""
+    a, b = content_words(question), content_words(other)
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def load_probe_questions(path: Path = PROBE_FILE) -> list[str]:
+    """Lesson 06's side-by-side questions, written so that none paraphrases a training row."""
+    return [json.loads(line)["question"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------- exact-answer benchmark

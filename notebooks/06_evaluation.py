@@ -152,7 +152,7 @@ except ValueError as error:
 # transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
 
 # %%
-probe = with_bos(tokenizer, [alpaca_prompt("Give three tips for staying healthy.")])
+probe = with_bos(tokenizer, [alpaca_prompt("Why does ice float on water?")])
 greedy = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False)[0]
 seed_style = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False, temperature=0.05)[0]
 print("greedy            :", repr(greedy))
@@ -190,20 +190,17 @@ print("cut_at_stop:", repr(cut_at_stop(text)))
 # %% [markdown]
 # ## 3. 나란히 보기: 기반 vs 미세조정
 #
-# 시드의 여섯 질문(한국어·영어)에 평가용 행 두 개를 더합니다. 프롬프트는 학습과 **같은** `alpaca_prompt`이고,
+# 이 강의가 고른 여섯 질문(`data/probe_questions.jsonl`, 한국어·영어; 첫 질문만 원래 강의의 것)에 평가용 행 두 개를 더합니다.
+# 원래 강의의 다른 질문들("건강을 지키는 세 가지 팁" 등)은 학습 데이터의 행을 거의 그대로 바꿔 쓴 것이라, 모델이 외운 답을
+# 다시 말하는지 새로 답하는지 구별할 수 없습니다. 그래서 어떤 학습 행과도 주제어가 절반 넘게 겹치지 않는 질문으로 바꿨고,
+# `tests/test_evaluation.py`가 그 거리(`topic_overlap` < 0.5)를 지킵니다. 프롬프트는 학습과 **같은** `alpaca_prompt`이고,
 # `with_bos`는 TRL이 학습 때 토크나이저 기본값으로 붙인 BOS(Llama 3의 `<|begin_of_text|>`, SmolLM2는 없음)를
 # 생성 입력에도 똑같이 붙입니다. 어댑터를 끈 모델과 켠 모델이 같은 프롬프트에 답합니다(탐욕적).
 
 # %%
-seed_questions = [
-    "LLM 중에서 가장 유명한 LLM은 뭐야?",
-    "파이썬에서 리스트와 튜플의 차이를 설명해 주세요.",
-    "한국의 사계절을 한 문장씩 소개해 주세요.",
-    "What is the capital of France?",
-    "Give three tips for staying healthy.",
-    "Explain in two sentences what fine-tuning a language model means.",
-]
-questions = seed_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
+from course_utils.evaluation import load_probe_questions
+
+questions = load_probe_questions() + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
 prompts = with_bos(tokenizer, [alpaca_prompt(q) for q in questions])
 with measure("생성 (기반 + 미세조정)"):
     with model.disable_adapter():

@@ -10,7 +10,7 @@ from course_utils.evaluation import (
     is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
     perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
     check_benchmark_item, completion_token_ids, wilson_interval, bootstrap_mean_interval, paired_difference_interval,
-    with_interval,
+    with_interval, topic_overlap, load_probe_questions,
 )
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
@@ -247,3 +247,38 @@ def test_benchmark_score_reports_its_interval():
     assert "50.0 % [" in str(score)
     assert with_interval(0.5, (0.25, 0.75)) == "50.0 % [25.0, 75.0]"
     assert with_interval(3.0, (2.5, 3.25), percent=False) == "3.00 [2.50, 3.25]"
+
+
+# The measure: topic_overlap (shared content words over the smaller set). Measured on data/alpaca_ko_en.jsonl, the
+# probes the course used before scored 0.67-1.0 against the rows they paraphrase (91, 191, 259, 303); the shipped
+# probes score at most 0.33. Below 0.5 means no training row shares more than half of a probe's topic words.
+PROBE_DISTANCE = 0.5
+OLD_PROBES = {
+    "Give three tips for staying healthy.": 91,
+    "Explain in two sentences what fine-tuning a language model means.": 191,
+    "파이썬에서 리스트와 튜플의 차이를 설명해 주세요.": 259,
+    "한국의 사계절을 한 문장씩 소개해 주세요.": 303,
+}
+
+
+def training_questions() -> list[str]:
+    import json
+
+    from course_utils.alpaca_data import OFFLINE_FILE
+
+    rows = [json.loads(line) for line in OFFLINE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [f"{row['instruction']} {row['input']}" for row in rows]
+
+
+def test_the_measure_catches_the_paraphrases_lesson_06_used_to_probe_with():
+    rows = training_questions()
+    for probe, row in OLD_PROBES.items():
+        assert topic_overlap(probe, rows[row - 1]) >= PROBE_DISTANCE, (probe, rows[row - 1])
+    assert topic_overlap("Why does ice float on water?", "What are some ways to save water at home?") < PROBE_DISTANCE
+
+
+def test_every_probe_stays_away_from_every_training_row():
+    probes, rows = load_probe_questions(), training_questions()
+    assert len(probes) == 6
+    near = [(p, r, round(topic_overlap(p, r), 2)) for p in probes for r in rows if topic_overlap(p, r) >= PROBE_DISTANCE]
+    assert not near, f"probe questions paraphrase training rows: {near}"
