@@ -200,7 +200,8 @@ print("cut_at_stop:", repr(cut_at_stop(text)))
 # %%
 from course_utils.evaluation import load_probe_questions
 
-questions = load_probe_questions() + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
+probe_questions = load_probe_questions()
+questions = probe_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
 prompts = with_bos(tokenizer, [alpaca_prompt(q) for q in questions])
 with measure("생성 (기반 + 미세조정)"):
     with model.disable_adapter():
@@ -229,7 +230,7 @@ for ids, mask in zip(pair["input_ids"], pair["attention_mask"]):
 # 드물게 토큰 하나가 달라질 수 있습니다).
 
 # %%
-n = len(seed_questions)
+n = len(probe_questions)
 with measure("하나씩 (batch_size=1)") as one_by_one:
     single = [cut_at_stop(a) for a in generate(model, tokenizer, prompts[:n], max_new_tokens=32, batch_size=1, do_sample=False)]
 with measure(f"배치 (batch_size={n})") as batched:
