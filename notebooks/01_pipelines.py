@@ -219,3 +219,44 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # - **기초**: `max_new_tokens`를 10, 50으로 바꿔 생성해 보고, 출력 길이가 어떻게 달라지는지 토큰 수로 세어 보세요.
 # - **응용**: `temperature`를 0.1부터 2.0까지 바꾸며 세 번씩 샘플링하고, 서로 다른 답의 개수를 그래프로 그려 보세요.
 # - **도전**: 감성 예문을 20개로 늘리고(한국어 10, 영어 10), 언어별 zero-shot 정확도를 따로 재 보세요. 어느 언어에서 왜 더 약한가요?
+
+# %% tags=["solution"]
+# 풀이 (기초): 새로 만든 부분만 받아(return_full_text=False) 토큰으로 셉니다. EOS가 먼저 나오면 상한보다 짧습니다.
+for limit in (10, 50):
+    text = generator(prompt, max_new_tokens=limit, do_sample=False, return_full_text=False)[0]["generated_text"]
+    print(f"max_new_tokens={limit}: 새 토큰 {len(tokenizer(text, add_special_tokens=False)['input_ids'])}개 | {text[:60]!r}")
+
+# %% tags=["solution"]
+# 풀이 (응용): temperature가 오를수록 서로 다른 답이 늘어납니다(세 번 중 몇 개가 다른지).
+temperatures = [0.1, 0.5, 1.0, 1.5, 2.0]
+distinct = []
+for temperature in temperatures:
+    set_seed(0)
+    outputs = generator(prompt, max_new_tokens=8, do_sample=True, temperature=temperature, num_return_sequences=3, return_full_text=False)
+    distinct.append(len({o["generated_text"] for o in outputs}))
+fig, ax = plt.subplots(figsize=(5, 2.5))
+ax.plot(temperatures, distinct, "-o")
+ax.set_xlabel("temperature")
+ax.set_ylabel("distinct answers / 3")
+plt.show()
+
+# %% tags=["solution"]
+# 풀이 (도전): 20문장(한국어 10, 영어 10)의 언어별 정확도와 95 % Wilson 구간. 10문장이면 한 문장이 10 %p입니다.
+from course_utils.evaluation import wilson_interval, with_interval
+
+more_reviews = [
+    ("음식이 맛있고 직원도 친절했어요.", 1), ("배송이 빨라서 만족합니다.", 1), ("노래가 너무 좋아서 계속 듣고 있어요.", 1),
+    ("기대 이상이었어요, 추천합니다.", 1), ("화면이 금방 깨져서 실망했어요.", 0), ("소리가 작고 품질이 나빠요.", 0),
+    ("The hotel room was clean and the staff were kind.", 1), ("Great value, I would buy it again.", 1),
+    ("A delightful book from start to finish.", 1), ("The battery died after one day.", 0),
+    ("Customer support never answered my emails.", 0), ("The food was cold and bland.", 0),
+]
+all_reviews = reviews + more_reviews
+if profile.sentiment_model != profile.chat_model:
+    guesses = [int(p["label"].lower() in ("1", "label_1", "positive")) for p in trained([t for t, _ in all_reviews])]
+else:
+    guesses = [zero_shot_sentiment(text) for text, _ in all_reviews]
+for language, is_korean in (("한국어", True), ("영어", False)):
+    hits = [g == label for (text, label), g in zip(all_reviews, guesses) if any("가" <= c <= "힣" for c in text) == is_korean]
+    print(f"{language}: {sum(hits)}/{len(hits)} = {with_interval(sum(hits) / len(hits), wilson_interval(sum(hits), len(hits)))}")
+

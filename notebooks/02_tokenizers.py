@@ -116,8 +116,8 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 
 # %% [markdown]
 # ## 5. 해결책 두 가지: 예약된 특수 토큰 vs 새 토큰 추가
-# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_250|>`처럼 쓰이지 않는 특수 토큰이 250개 있습니다. 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
-# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층(수천만 파라미터)도 저장해야 합니다.
+# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_0|>`부터 `<|reserved_special_token_250|>`까지 쓰이지 않는 특수 토큰이 251개 있습니다. 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
+# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 저장해야 합니다. Llama-3-8B는 입력 임베딩과 출력층이 묶여 있지 않으므로(untied) 128,256 × 4,096 × 2 ≈ **10.5억(1.05 B) 파라미터**, bf16으로 약 2 GiB입니다.
 
 # %%
 from transformers import AutoModelForCausalLM
@@ -228,3 +228,32 @@ plt.show()
 # - **기초**: 여러분의 이름과 좋아하는 문장을 `tokenize`해 보고, 한 글자가 몇 개의 토큰이 되는지 세어 보세요.
 # - **응용**: `eos_labels_kept`를 바꿔 `DataCollatorForLanguageModeling` 대신 직접 레이블을 만들고(pad 위치만 `-100`), pad = eos여도 EOS가 남게 해 보세요.
 # - **도전**: 한국어 문장 20개로 토크나이저별 "글자당 토큰 수"를 재고, 어떤 토크나이저로 학습하면 같은 `max_length`에 한국어를 가장 많이 담을 수 있는지 설명해 보세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): 글자 수와 토큰 수를 나란히 봅니다. 한글 한 글자가 여러 토큰이 되는 경우가 보입니다.
+for text in ("김민지", "Kim Minji", "나는 바다를 좋아한다."):
+    pieces = tokenizer.tokenize(text)
+    print(f"{text!r}: 글자 {len(text)}, 토큰 {len(pieces)} ({len(pieces) / len(text):.2f}/글자) {pieces}")
+
+# %% tags=["solution"]
+# 풀이 (응용): pad 위치(attention_mask == 0)만 -100으로 지우면 pad = eos여도 진짜 EOS는 레이블에 남습니다.
+def eos_labels_kept_by_mask(pad_token: str) -> int:
+    """Like eos_labels_kept, but labels are masked by attention_mask instead of by the pad id."""
+    tok = AutoTokenizer.from_pretrained(resolve_model(profile.chat_model, profile))
+    tok.pad_token = pad_token
+    batch = tok([t + tok.eos_token for t in training_texts], add_special_tokens=False, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    return int(((batch["input_ids"] == tok.eos_token_id) & (labels != -100)).sum())
+
+
+print("pad = eos, 마스크로 레이블:", eos_labels_kept_by_mask(tokenizer.eos_token), "/", len(training_texts))
+assert eos_labels_kept_by_mask(tokenizer.eos_token) == len(training_texts)
+
+# %% tags=["solution"]
+# 풀이 (도전): 한국어 문장당 글자당 토큰 수. 값이 작은 토크나이저가 같은 max_length에 한국어를 더 많이 담습니다.
+korean = [k for k, _ in pairs] + ["한국어 문장을 토큰으로 나누면 길이가 달라진다.", "김치찌개는 돼지고기와 두부를 넣어 끓인다."] * 9
+for model_id in profile.tokenizer_models:
+    tok = AutoTokenizer.from_pretrained(resolve_model(model_id, profile))
+    tokens = sum(len(tok.encode(k, add_special_tokens=False)) for k in korean)
+    print(f"{model_id.split('/')[-1]:<40} 글자당 토큰 {tokens / sum(len(k) for k in korean):.2f} ({len(korean)}문장)")
+

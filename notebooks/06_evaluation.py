@@ -315,6 +315,18 @@ MY_VOTES: list[str] = []  # e.g. ["1", "2", "tie", ...], one per row; filled in 
 # 심판은 프로필의 `judge_model`입니다(GPU: 한국어 8B instruct, 오프라인: 기반 instruct 모델). 심판은 instruct
 # 모델이므로 Alpaca 형식이 아니라 그 모델의 채팅 템플릿(`chat_text`)으로 묻습니다. 채점 기준은 다음과 같습니다.
 
+# %% [markdown]
+# 심판은 도우미 안에 숨겨 두지 않습니다. 심판에게 주는 지시문과, 확률로 점수를 읽는 함수의 소스를 그대로 봅니다(07강처럼).
+
+# %%
+import inspect
+
+from course_utils import evaluation
+
+print(inspect.getsource(evaluation.judge_prompt))
+print(evaluation.JUDGE_TEMPLATE)
+print(inspect.getsource(evaluation.expected_scores))
+
 # %%
 print(JUDGE_RUBRIC)
 judge_tokenizer = load_tokenizer(profile.judge_model, profile)
@@ -447,3 +459,40 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 #   어떻게 변하는지 계산하세요. 어느 규칙이 이 벤치마크에 더 공정한가요?
 # - **도전**: 심판에 길이 편향이 있는지 실험하세요. 기반 모델의 답 뒤에 내용 없는 문장("도움이 되었길 바랍니다.")을
 #   덧붙인 버전을 만들어 다시 채점하고, 점수가 오르는지 보세요. 채점 기준을 바꿔 편향을 줄일 수 있나요?
+
+# %% tags=["solution"]
+# 풀이 (기초): 예로 "더 긴 답"에 투표한 사람의 표를 채우고 심판과 비교합니다. 여러분의 실제 투표로 바꿔 다시 실행하세요.
+MY_VOTES = ["1" if len(row["answer_1"]) >= len(row["answer_2"]) else "2" for row in sheet.rows]
+print("나  :", reveal(sheet, MY_VOTES))
+same = sum(mine == theirs for mine, theirs in zip(MY_VOTES, judge_votes))
+print(f"심판과 같은 판정: {same}/{len(MY_VOTES)}")
+
+# %% tags=["solution"]
+# 풀이 (응용): 단답형은 첫 줄 전체가 정답과 같을 때만 정답. 객관식 규칙은 그대로 둡니다.
+from course_utils.evaluation import first_line, normalize
+
+
+def strict_correct(prediction: str, item: dict) -> bool:
+    if item.get("choices"):
+        return is_correct(prediction, item)
+    return normalize(first_line(prediction)) == normalize(item["answer"])
+
+
+for name, preds in (("기반 모델", base_preds), ("미세조정", tuned_preds)):
+    strict = sum(strict_correct(p, item) for p, item in zip(preds, items))
+    loose = sum(is_correct(p, item) for p, item in zip(preds, items))
+    print(f"{name}: 엄격 {with_interval(strict / len(items), wilson_interval(strict, len(items)))} | "
+          f"기본 규칙 {with_interval(loose / len(items), wilson_interval(loose, len(items)))}")
+
+# %% tags=["solution"]
+# 풀이 (도전): 기반 모델 답에 내용 없는 문장을 붙여 다시 채점하고, 같은 질문끼리 점수 차의 95 % 구간을 봅니다.
+padded = [answer + " 도움이 되었길 바랍니다." for answer in base_answers]
+padded_pairs = [swapped_judge_prompts(q, t, b) for q, t, b in zip(questions, tuned_answers, padded)]
+padded_texts = [chat_text(judge_tokenizer, p) for pair in padded_pairs for p in pair]
+padded_verdicts = [combine_swapped(a, b) for a, b in zip(judge_order(padded_texts[0::2]), judge_order(padded_texts[1::2]))]
+before = [v.score_y for v in verdicts]
+after = [v.score_y for v in padded_verdicts]
+low, high = paired_difference_interval(before, after)
+print(f"기반 답의 점수 변화(덧붙인 뒤 - 전): {sum(after) / len(after) - sum(before) / len(before):+.2f}, 95 % 구간 [{low:+.2f}, {high:+.2f}]")
+print("구간이 0을 포함하지 않고 양수면 길이(빈 문장)만으로 점수가 오른 것: 길이 편향." if low > 0 else "이 표본으로는 길이 편향을 말할 수 없습니다.")
+
