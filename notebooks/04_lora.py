@@ -457,3 +457,65 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 # - **기초**: `target_modules`를 `["q_proj", "v_proj"]`로 줄여 학습 파라미터 수와 감정 정확도가 어떻게 변하는지 보세요.
 # - **응용**: r을 4와 64로 바꾸고 `lora_alpha`를 r의 2배로 맞춘 경우와 16으로 고정한 경우의 손실 곡선을 비교해, `alpha/r` 배율의 역할을 설명해 보세요.
 # - **도전**: `LoRALinear`로 모델의 모든 `q_proj`, `v_proj`를 직접 바꿔 끼우는 함수를 만들고, peft 없이 같은 과제를 학습해 보세요. 학습 뒤 `merged_weight()`로 병합한 모델의 답이 같은지 확인하세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): q_proj, v_proj에만 붙이면 학습 파라미터가 줄어듭니다. 같은 스텝만큼 학습해 정확도를 비교합니다.
+torch.manual_seed(0)
+qv_model = get_peft_model(fresh_base(), LoraConfig(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05,
+                                                  task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"]))
+print(f"trainable: q,v only {trainable_parameters(qv_model)[0]:,} vs all seven {trainable_parameters(model)[0]:,}")
+train_lora(qv_model, "sentiment")
+qv_answers = generate(qv_model, tokenizer, test_prompts, max_new_tokens=8)
+print(f"sentiment accuracy (12 unseen reviews): q,v only {accuracy(qv_answers, 'sentiment'):.0%} | all seven {accuracy(sentiment_answers, 'sentiment'):.0%}")
+del qv_model
+
+# %% tags=["solution"]
+# 풀이 (응용): alpha = 2r이면 배율 alpha/r이 2로 같고, alpha = 16 고정이면 r이 클수록 배율이 작아져 느리게 배웁니다.
+import matplotlib.pyplot as plt
+
+short_steps = max(4, steps // 3)
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for r in (4, 64):
+    for alpha in (2 * r, 16):
+        torch.manual_seed(0)
+        trial = get_peft_model(fresh_base(), LoraConfig(r=r, lora_alpha=alpha, task_type="CAUSAL_LM", target_modules=TARGETS))
+        trial_history = train_lora(trial, "sentiment", steps=short_steps)
+        ax.plot([h["step"] for h in trial_history], [h["loss"] for h in trial_history], label=f"r={r}, alpha={alpha} (x{alpha / r:g})")
+        del trial
+ax.set_xlabel("step")
+ax.set_ylabel("loss")
+ax.legend()
+plt.show()
+
+# %% tags=["solution"]
+# 풀이 (도전): peft 없이 LoRALinear를 q_proj, v_proj에 끼워 학습하고, merged_weight()로 병합한 모델과 답을 비교합니다.
+def add_lora_by_hand(model: nn.Module, r: int = 8, alpha: float = 16) -> list[LoRALinear]:
+    """Freeze everything, then wrap every q_proj and v_proj in a LoRALinear; returns the new layers."""
+    model.requires_grad_(False)
+    wrapped = []
+    for layer in model.model.layers:
+        for name in ("q_proj", "v_proj"):
+            lora = LoRALinear(getattr(layer.self_attn, name), r=r, alpha=alpha)
+            setattr(layer.self_attn, name, lora)
+            wrapped.append(lora)
+    return wrapped
+
+
+if profile.load_in_4bit:
+    print("4-bit Linear4bit 가중치는 LoRALinear가 그대로 더할 수 없습니다: 이 풀이는 cpu 프로필(fp32)에서 실행하세요.")
+else:
+    torch.manual_seed(0)
+    by_hand = fresh_base()
+    loras = add_lora_by_hand(by_hand)
+    train_lora(by_hand, "sentiment")
+    hand_answers = generate(by_hand, tokenizer, test_prompts, max_new_tokens=8)
+    with torch.no_grad():
+        for layer in by_hand.model.layers:
+            for name in ("q_proj", "v_proj"):
+                lora = getattr(layer.self_attn, name)
+                lora.base.weight.copy_(lora.merged_weight())
+                setattr(layer.self_attn, name, lora.base)
+    merged_answers = generate(by_hand, tokenizer, test_prompts, max_new_tokens=8)
+    print(f"accuracy by hand {accuracy(hand_answers, 'sentiment'):.0%}; merged answers identical: {hand_answers == merged_answers}")
+    del by_hand
+
