@@ -534,3 +534,49 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # - **도전**: `EarlyStoppingCallback`을 넣고 `max_steps`를 늘려 과적합이 시작되는 스텝을 찾으세요. 학습 손실과
 #   평가 손실이 갈라지는 지점을 그림으로 보이고, 가장 좋은 체크포인트가 어느 것인지 `trainer.state.best_model_checkpoint`로
 #   확인하세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): 두 스케줄의 학습률을 같은 스텝 수로 그립니다. 다시 학습할 때는 11절의 `lr_scheduler_type`만 바꾸고,
+# 아래에 출력한 이번 학습의 최종 eval_loss와 비교하세요(cpu에서 1~2분).
+import matplotlib.pyplot as plt
+from transformers import get_scheduler
+
+fig, ax = plt.subplots(figsize=(6, 3))
+for kind in ("cosine", "constant_with_warmup"):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    schedule = get_scheduler(kind, optimizer, num_warmup_steps=args.get_warmup_steps(args.max_steps), num_training_steps=args.max_steps)
+    rates = []
+    for _ in range(args.max_steps):
+        rates.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    ax.plot(range(1, args.max_steps + 1), rates, label=kind)
+ax.set_xlabel("step")
+ax.set_ylabel("learning rate")
+ax.legend()
+plt.show()
+print("이번 학습(cosine)의 eval_loss 기록:", [round(e["eval_loss"], 3) for e in trainer.state.log_history if "eval_loss" in e])
+
+# %% tags=["solution"]
+# 풀이 (응용): input이 있는 행까지 쓰면 프롬프트에 '### Input:' 절이 생기고 행이 길어져, 6절의 보고에서 빠지는 행이 늘 수 있습니다.
+with_inputs = raw.shuffle(seed=42).map(
+    to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=raw.column_names,
+)
+print(next(p for p in with_inputs["prompt"] if "### Input:" in p))
+_, report_with_inputs = drop_too_long(with_inputs, tokenizer, sft.max_length)
+print("input 행 포함:", report_with_inputs)
+print("input 없는 행만:", length_report)
+
+# %% tags=["solution"]
+# 풀이 (도전): 이번 학습의 기록에서 평가 손실이 가장 낮았던 스텝과, 학습 손실이 평가 손실보다 내려가기 시작한 스텝을 찾습니다.
+# 실제로 조기 종료하려면 SFTConfig에 load_best_model_at_end=True, metric_for_best_model="eval_loss"를 두고
+# SFTTrainer(..., callbacks=[EarlyStoppingCallback(early_stopping_patience=2)])로 max_steps를 늘려 다시 학습합니다.
+history = trainer.state.log_history
+evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
+train_points = [(e["step"], e["loss"]) for e in history if "loss" in e]
+best_step, best_loss = min(evals or [(0, float("nan"))], key=lambda point: point[1])
+print(f"평가 손실 최저: 스텝 {best_step}, {best_loss:.3f} (평가 {len(evals)}번)")
+apart = next((step for step, loss in train_points if any(s <= step and loss < ev for s, ev in evals)), None)
+print("학습 손실이 평가 손실 아래로 내려간 첫 스텝:", apart)
+print("best_model_checkpoint:", trainer.state.best_model_checkpoint, "(load_best_model_at_end 없이 학습했으므로 None)")
+

@@ -517,3 +517,38 @@ print(f"이 노트북의 학습: {train_cost}")
 # 1. **기초**: `STYLE_MARKERS`에 표지어 두 개를 더하고(학습 답에 실제로 나오는 말로), 세 열의 마커 비율이 어떻게 바뀌는지 보세요. 마커 목록이 넓어질수록 기준선도 오르지 않나요?
 # 2. **응용**: `SFTConfig`에 `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, `save_strategy="steps"`를 더해 검증 손실이 가장 낮은 시점의 어댑터로 표를 다시 만드세요. 마지막 스텝의 모델과 무엇이 다른가요?
 # 3. **도전**: 심사 점수를 사람의 판단과 비교하세요. 평가 질문 10개에 대해 세 열의 답을 이름을 가리고 섞어(`course_utils.evaluation.blind_ab_sheet`) 직접 1~5점을 매기고, 심사 모델 점수와의 순위 상관을 계산하세요. cpu와 GPU 프로필의 심사 모델은 각각 얼마나 믿을 만한가요?
+
+# %% tags=["solution"]
+# 풀이 1 (기초): 학습 답에 실제로 나오는 말 두 개를 묶음 하나로 더합니다. 기준선의 비율도 함께 오르는지 봅니다.
+import json
+
+from course_utils.environment import DATA_DIR
+from course_utils.persona import marker_hits
+
+train_answers = [json.loads(line)["output"] for line in (DATA_DIR / "persona" / "ironman_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+extra = tuple(word for word in ("자비스", "슈트", "수트", "천재") if any(word in a for a in train_answers))[:2]
+wider = {**STYLE_MARKERS, "extra": extra}
+print("더한 표지어:", extra)
+for column, texts in answers.items():
+    k_before = round(marker_rate(texts, questions) * len(texts))
+    k_after = round(marker_rate(texts, questions, wider) * len(texts))
+    print(f"{column}: {with_interval(k_before / len(texts), wilson_interval(k_before, len(texts)))} -> "
+          f"{with_interval(k_after / len(texts), wilson_interval(k_after, len(texts)))}")
+
+# %% tags=["solution"]
+# 풀이 2 (응용): 검증 손실이 가장 낮았던 스텝을 기록에서 찾습니다. 그 어댑터로 표를 다시 만들려면 SFTConfig에
+# load_best_model_at_end=True, metric_for_best_model="eval_loss", save_strategy="steps", save_steps=eval_steps를 두고 다시 학습합니다.
+persona_evals = [(e["step"], e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e]
+if persona_evals:
+    best_step, best_eval = min(persona_evals, key=lambda point: point[1])
+    print(f"검증 손실 최저: 스텝 {best_step} ({best_eval:.3f}), 마지막 스텝 {persona_evals[-1][0]} ({persona_evals[-1][1]:.3f})")
+
+# %% tags=["solution"]
+# 풀이 3 (도전): 사람 점수와 심사 점수의 순위 상관(Spearman). 아래 human은 예시로 마커 수를 넣었습니다: 직접 매긴 1~5점으로 바꾸세요.
+import pandas as pd
+
+judged = [(column, text, score) for column, r in results.items() for text, score in zip(r["texts"], r["scores"])]
+human = [1 + min(4, len(marker_hits(text))) for _, text, _ in judged]
+frame = pd.DataFrame({"human": human, "judge": [score for _, _, score in judged]})
+print(f"{len(frame)}개 답, Spearman 순위 상관: {frame['human'].corr(frame['judge'], method='spearman'):.2f}")
+
