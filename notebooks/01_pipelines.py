@@ -84,8 +84,8 @@ default_b = generator(prompt, max_new_tokens=20)[0]["generated_text"]
 print("파이프라인 기본값(샘플링) 두 번의 결과가 같은가:", default_a == default_b)
 
 # %% [markdown]
-# ## 3. 시드 자료의 함정: `do_sample` 없이 `temperature`만 주기
-# 시드 자료는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`는 인자로 주지 않은 값을 모델의 `generation_config`(모델 폴더의 `generation_config.json`)에서 가져옵니다. 이 노트북의 모델처럼 `do_sample`이 적혀 있지 않으면 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**. 반대로 Llama-3-Instruct 계열은 `do_sample=True, temperature=0.6, top_p=0.9`를 적어 두므로 같은 호출이 **샘플링**합니다. 어느 쪽인지는 `model.generation_config`를 출력해 보면 압니다.
+# ## 3. 원래 강의의 함정: `do_sample` 없이 `temperature`만 주기
+# 원래 강의는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`는 인자로 주지 않은 값을 모델의 `generation_config`(모델 폴더의 `generation_config.json`)에서 가져옵니다. 이 노트북의 모델처럼 `do_sample`이 적혀 있지 않으면 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**. 반대로 Llama-3-Instruct 계열은 `do_sample=True, temperature=0.6, top_p=0.9`를 적어 두므로 같은 호출이 **샘플링**합니다. 어느 쪽인지는 `model.generation_config`를 출력해 보면 압니다.
 # greedy는 원래 가장 높은 확률의 토큰만 고르므로, 분포를 날카롭게 하든 평평하게 하든 1등은 그대로입니다. transformers도 `The following generation flags are not valid and may be ignored: ['temperature']`라고 경고합니다.
 # 결정적인 답을 원하면 `do_sample=False`, 다양한 답을 원하면 `do_sample=True`와 함께 `temperature`를 주세요.
 
@@ -139,7 +139,7 @@ for name, kwargs in settings.items():
 
 # %% [markdown]
 # ## 5. 번역 (한 → 영, 영 → 한)
-# GPU 프로필은 시드 자료와 같은 번역 전용 모델 `facebook/nllb-200-distilled-600M`을 씁니다 (언어 코드 `kor_Hang`, `eng_Latn`).
+# GPU 프로필은 원래 강의와 같은 번역 전용 모델 `facebook/nllb-200-distilled-600M`을 씁니다 (언어 코드 `kor_Hang`, `eng_Latn`).
 # `cpu` 프로필에는 번역 전용 모델이 없으므로, 지시를 따르는 채팅 모델에 "번역해 줘"라고 부탁합니다. 135M짜리 작은 모델이라 한국어 번역은 서툽니다: 출력에서 직접 확인하세요. 모델 크기와 학습 데이터가 품질을 정한다는 좋은 예입니다.
 
 # %%
@@ -159,7 +159,7 @@ else:
 
 # %% [markdown]
 # ## 6. 감성 분석의 함정: 학습되지 않은 분류 헤드
-# 시드 자료는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
+# 원래 강의는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
 # transformers는 헤드를 **무작위로 새로 만들고**(경고: `newly initialized`) 그대로 예측하므로, 점수는 0.5 근처, 레이블은 문장과 상관이 없습니다.
 # `cpu` 프로필에서도 똑같은 일을 재현할 수 있습니다: 생성 모델에 분류 헤드를 붙이면 그 헤드 역시 무작위입니다. 정답이 분명한 문장으로 정확도를 재 봅니다.
 

@@ -159,6 +159,16 @@ base = fresh_base()
 print("linear layers LoRA can target:", linear_layer_names(base))
 
 # %% [markdown]
+# 모델의 구조를 그대로 출력해 봅니다(Llama 계열은 모두 같은 모양입니다). 위에서부터:
+# - `embed_tokens`: 토큰 id → 벡터 (어휘 크기 × hidden). Llama-3-8B는 128,256 × 4,096.
+# - `layers`: 같은 디코더 층의 반복(Llama-3-8B 32개, SmolLM2-135M 30개). 층마다 `self_attn`(q/k/v/o 투영)과
+#   `mlp`(gate/up/down 투영, SiLU), 그 앞의 `input_layernorm`, `post_attention_layernorm`(RMSNorm).
+# - `norm`: 마지막 RMSNorm, `lm_head`: 벡터 → 어휘 점수. LoRA가 붙는 자리는 이 안의 선형층들입니다.
+
+# %%
+print(base)
+
+# %% [markdown]
 # `LoraConfig`의 인자:
 # - `r`: 순위. 클수록 표현력이 크고 파라미터가 많습니다(8~64가 흔함).
 # - `lora_alpha`: 배율 alpha. 실제 곱하는 값은 `alpha / r`입니다. 흔히 r의 2배로 둡니다.
@@ -390,11 +400,18 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], **answers}).head(6)
 # ## 6. QLoRA: 4-bit로 얼린 기본 모델 + 더 높은 정밀도의 어댑터
 #
 # 기본 모델을 nf4(03 노트북)로 불러오고, 그 위의 A, B만 fp32(또는 bf16)로 학습합니다. 준비는 세 단계입니다.
-# 1. `prepare_model_for_kbit_training`: 양자화되지 않은 작은 파라미터(정규화 층 등)를 fp32로 올리고 기본 모델을 모두 얼립니다.
+# 1. `prepare_model_for_kbit_training`: 양자화되지 않은 파라미터를 **모두** fp32로 올리고 기본 모델을 얼립니다. 정규화 층만이
+#    아니라 `embed_tokens`와 `lm_head`도 포함됩니다. Llama-3-8B에서 이 둘은 128,256 × 4,096 × 2 ≈ 1.05 B 파라미터라,
+#    fp16 2 GiB가 fp32 4 GiB로 **약 2 GiB 늘어납니다**(T4 15 GB에서 무시할 수 없는 몫).
 # 2. 그래디언트 체크포인팅(transformers 5에서는 `activation_checkpointing_enable`, 옛 이름 `gradient_checkpointing_enable`):
 #    층마다의 활성값을 저장하지 않고 역전파 때 다시 계산해, 시간을 조금 더 쓰고 메모리를 크게 아낍니다.
-# 3. `enable_input_require_grads`: 임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 해서, 체크포인팅한 층을 지나
-#    어댑터까지 그래디언트가 흐르게 합니다.
+# 3. `enable_input_require_grads`: 임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 합니다. 이것이 꼭 필요한 것은
+#    **reentrant** 체크포인팅(`use_reentrant=True`)뿐입니다: 그 방식은 입력이 그래디언트를 요구하지 않는 구간을 통째로
+#    역전파에서 빼 버려 어댑터에 그래디언트가 오지 않습니다. 원래 강의는 `use_reentrant=True`(옛 기본값)를 썼기 때문에 이
+#    호출이 필요했습니다. 이 강의는 `use_reentrant=False`를 쓰므로 없어도 되지만, reentrant로 바꿔도 안전하도록 남겨 둡니다.
+#
+# `device_map={"": 0}`은 "이름이 `""`인 모듈, 즉 모델 전체를 GPU 0에" 올리라는 뜻입니다. `"auto"`는 GPU가 모자라면 일부 층을
+# CPU로 내리는데, 4-bit 학습은 층이 CPU에 있으면 실패하거나 매우 느려지므로 한 GPU에 통째로 올리도록 못 박습니다.
 #
 # cpu 프로필에서도 bitsandbytes 4-bit가 CPU에서 실제로 돌기 때문에 한 스텝을 그대로 해 봅니다.
 

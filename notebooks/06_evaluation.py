@@ -138,7 +138,7 @@ print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 �
 # | `max_new_tokens` | 새로 만들 토큰 수의 상한 |
 # | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다. 채팅 모델은 턴 끝 토큰(Llama 3: `<|eot_id|>`)에서 멈춰야 하므로 `course_utils.generation.generate`는 EOS와 그 토큰을 함께 넘깁니다 |
 #
-# 시드는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
+# 원래 강의는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
 # 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
 
 # %%
@@ -252,6 +252,23 @@ with measure("평가 손실"):
     tuned_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
 loss_rows = [["기반 모델", base_loss, perplexity_from_loss(base_loss)], ["미세조정", tuned_loss, perplexity_from_loss(tuned_loss)]]
 display(Markdown(markdown_table(["모델", "eval loss", "perplexity"], loss_rows)))
+
+# %% [markdown]
+# **학습 중간의 체크포인트도 같은 방법으로 잽니다.** 원래 강의는 `checkpoint-50`을 불러 평가했습니다. 05강은 `save_steps`마다
+# `checkpoint-N` 폴더에 어댑터를 저장하므로(cpu 5, GPU 50), 그 어댑터를 이름을 붙여 하나 더 얹고(`load_adapter`),
+# `set_adapter`로 바꿔 가며 같은 평가용 행의 손실을 잽니다. 마지막 어댑터보다 손실이 낮으면 과적합이 시작된 것입니다.
+
+# %%
+checkpoint = run_dir / f"checkpoint-{profile.sft.save_steps}"
+if (checkpoint / "adapter_config.json").is_file():
+    model.load_adapter(str(checkpoint), adapter_name="mid_run")
+    model.set_adapter("mid_run")
+    mid_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
+    model.set_adapter("default")
+    model.delete_adapter("mid_run")
+    print(f"{checkpoint.name}: eval loss {mid_loss:.3f} | 마지막 어댑터 {tuned_loss:.3f} | 기반 모델 {base_loss:.3f}")
+else:
+    print(f"{checkpoint} 가 없습니다(대신 만든 4 스텝 어댑터에는 중간 체크포인트가 없습니다): 05강을 끝까지 실행하면 생깁니다.")
 
 # %% [markdown]
 # ## 6. 정답이 정해진 벤치마크

@@ -359,7 +359,7 @@ print("모든 토큰이 같은가:", all(torch.equal(first, tokens) for tokens i
 # %% [markdown]
 # ## 12. LLaMA-Factory의 `exaone` 템플릿 (교정본)과 같은 Jinja 템플릿
 # LLaMA-Factory로 학습할 때는 `template: exaone`을 씁니다. `src/llamafactory/data/template.py`의 정의는 다음과 같습니다.
-# 시드 자료에는 `{{con_tent}}`라는 오타가 있었는데, 올바른 자리표시자는 **`{{content}}`** 입니다.
+# 원래 강의에는 `{{con_tent}}`라는 오타가 있었는데, 올바른 자리표시자는 **`{{content}}`** 입니다.
 #
 # ```python
 # register_template(

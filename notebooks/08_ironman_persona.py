@@ -16,14 +16,14 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/08_ironman_persona.ipynb)
 #
-# 시드 프로젝트는 "프롬프트 엔지니어링만으로는 페르소나에 한계가 있다"는 동기로 한국어 8B 모델(Llama-3, Qwen2)에
+# 원래 강의는 "프롬프트 엔지니어링만으로는 페르소나에 한계가 있다"는 동기로 한국어 8B 모델(Llama-3, Qwen2)에
 # 토니 스타크의 말투를 LoRA로 학습시켰습니다. 이 노트북은 같은 일을 TRL로 하고, **전과 후를 숫자로** 비교합니다.
 #
 # ## 학습 목표
 # - 시스템 프롬프트를 `apply_chat_template`로 넣고, Llama 3 형식(`<|start_header_id|>system<|end_header_id|>` … `<|eot_id|>`)과 오프라인 모델의 ChatML 형식을 눈으로 확인한다.
 # - 시스템 프롬프트가 매 예제마다 토큰을 먹는다는 것을 계산하고, `max_length`에 비해 너무 길면 미리 오류로 잡는다.
 # - TRL `SFTTrainer`로 LoRA SFT를 하되 **답(assistant) 토큰에만 손실**을 주고, 그 라벨을 직접 확인한다.
-# - 학습/검증 손실 곡선으로 과적합을 보고, 시드의 10 epoch 손실표와 비교한다.
+# - 학습/검증 손실 곡선으로 과적합을 보고, 원래 강의의 10 epoch 손실표와 비교한다.
 # - 기본 모델 / 기본 + 시스템 프롬프트 / 파인튜닝 모델을 같은 미공개 질문으로 비교한다: 스타일 마커 비율, 한글 비율, 심사 모델 점수, 일반 상식 유지.
 # - `merge_and_unload`로 병합하고, 병합 전후 logits가 같은지 확인하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
 # - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 토큰이 있을 때만 하는 Hub 업로드, 멀티 GPU 레시피를 안다.
@@ -36,7 +36,7 @@
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, bf16으로 병합 | 다운로드 포함 약 20~30분 (추정) |
 #
 # cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
-# 말하지 않습니다. 같은 셀이 GPU 프로필에서는 시드와 같은 한국어 8B 모델로 돌아갑니다.
+# 말하지 않습니다. 같은 셀이 GPU 프로필에서는 원래 강의와 같은 한국어 8B 모델로 돌아갑니다.
 
 # %%
 # Colab에서는 강의 저장소를 받고 고정된 버전을 설치합니다 (Colab의 torch는 그대로 둡니다). 로컬에서는 `make`가 이미 설치했습니다.
@@ -54,7 +54,7 @@ profile = doctor()
 
 # %% [markdown]
 # ## 1. 데이터: 토니 스타크의 말투로 쓴 한국어 지시 데이터
-# 이 강의를 위해 새로 쓴 데이터입니다(`data/LICENSE.md`, CC BY 4.0). 시드와 같은 `instruction` / `input` / `output` 구성이고,
+# 이 강의를 위해 새로 쓴 데이터입니다(`data/LICENSE.md`, CC BY 4.0). 원래 강의와 같은 `instruction` / `input` / `output` 구성이고,
 # 잡담, 기술 질문, 리더십 조언, 소코비아 협정, 캐릭터를 지키며 거절하기 등을 다룹니다. 평가용 질문(`ironman_heldout.jsonl`)은
 # 학습 데이터에 **한 번도 나오지 않는** 질문이고, `general_questions.jsonl`은 파인튜닝 뒤에도 틀리면 안 되는 상식 문제입니다.
 
@@ -87,7 +87,7 @@ for rows in bad_rows:
 
 # %% [markdown]
 # ## 2. 시스템 프롬프트와 채팅 템플릿
-# 시드는 LLaMA-Factory 템플릿의 `default_system`에 "당신은 아이언맨 토니 스타크 입니다. …"를 넣었습니다. 같은 생각을
+# 원래 강의는 LLaMA-Factory 템플릿의 `default_system`에 "당신은 아이언맨 토니 스타크 입니다. …"를 넣었습니다. 같은 생각을
 # 강의용으로 다시 쓴 것이 `SYSTEM_PROMPT`입니다. 문자열을 손으로 이어 붙이지 않고, 메시지 목록을 토크나이저의
 # `apply_chat_template`에 넘겨 모델이 학습된 형식 그대로 만듭니다.
 
@@ -250,13 +250,13 @@ with measure("페르소나 LoRA 학습") as train_cost:
 plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, train vs eval loss");
 
 # %% [markdown]
-# ## 7. 과적합: 우리 곡선과 시드의 10 epoch 손실표
-# 시드는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
+# ## 7. 과적합: 우리 곡선과 원래 강의의 10 epoch 손실표
+# 원래 강의는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
 # 몇 점을 옮겨 와(직접 계산한 값이 아니라 **인용**입니다) 우리 곡선과 epoch 축에 함께 그립니다. 눈여겨볼 점:
 #
-# - 시드의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
+# - 원래 강의의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
 #   같은 예제를 두 번째로 볼 때 손실이 갑자기 낮다는 것은 일반화가 아니라 **암기**의 신호입니다.
-# - 시드는 검증 손실을 재지 않았습니다. 우리 곡선에는 검증 손실이 있어, 학습 손실이 내려가는 동안 검증 손실이 멈추거나
+# - 원래 강의는 검증 손실을 재지 않았습니다. 우리 곡선에는 검증 손실이 있어, 학습 손실이 내려가는 동안 검증 손실이 멈추거나
 #   올라가는 지점이 과적합이 시작되는 곳입니다.
 # - 대책: epoch를 줄이고(2~3), `val_size`/`eval_strategy`로 검증 손실을 재고, 가장 좋은 체크포인트를 고르거나
 #   (`load_best_model_at_end=True`) 멈춥니다(`EarlyStoppingCallback`). 페르소나처럼 작은 데이터일수록 빨리 외웁니다.
