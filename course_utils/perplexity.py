@@ -20,7 +20,9 @@ def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts
         raise ValueError(f"max_length={max_length} leaves no token to predict: use at least 2 (e.g. 512).")
     total_nll, total_tokens = 0.0, 0
     for text in texts:
-        ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
+        # a chat-template text already starts with the BOS: adding another would score a doubled-BOS input
+        special = not (tokenizer.bos_token and text.startswith(tokenizer.bos_token))
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=special)["input_ids"][0]
         for start in range(0, len(ids), max_length):
             window = ids[start : start + max_length].unsqueeze(0).to(model.device)
             if window.shape[1] < 2:  # a lone last token has nothing to be predicted from

@@ -100,8 +100,8 @@ default_b = generator(prompt, max_new_tokens=20)[0]["generated_text"]
 print("파이프라인 기본값(샘플링) 두 번의 결과가 같은가:", default_a == default_b)
 
 # %% [markdown]
-# ## 3. 시드 자료의 함정: `do_sample` 없이 `temperature`만 주기
-# 시드 자료는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`의 기본은 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**.
+# ## 3. 원래 강의의 함정: `do_sample` 없이 `temperature`만 주기
+# 원래 강의는 `model.generate(..., temperature=0.05)`로 "거의 결정적인 답"을 기대했습니다. 하지만 `generate()`는 인자로 주지 않은 값을 모델의 `generation_config`(모델 폴더의 `generation_config.json`)에서 가져옵니다. 이 노트북의 모델처럼 `do_sample`이 적혀 있지 않으면 greedy(`do_sample=False`)이고, 그때 temperature는 **쓰이지 않습니다**. 반대로 Llama-3-Instruct 계열은 `do_sample=True, temperature=0.6, top_p=0.9`를 적어 두므로 같은 호출이 **샘플링**합니다. 어느 쪽인지는 `model.generation_config`를 출력해 보면 압니다.
 # greedy는 원래 가장 높은 확률의 토큰만 고르므로, 분포를 날카롭게 하든 평평하게 하든 1등은 그대로입니다. transformers도 `The following generation flags are not valid and may be ignored: ['temperature']`라고 경고합니다.
 # 결정적인 답을 원하면 `do_sample=False`, 다양한 답을 원하면 `do_sample=True`와 함께 `temperature`를 주세요.
 
@@ -110,6 +110,7 @@ tokenizer, model = generator.tokenizer, generator.model
 inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
 greedy_ids = model.generate(**inputs, max_new_tokens=20, do_sample=False, pad_token_id=tokenizer.eos_token_id)
 seed_style_ids = model.generate(**inputs, max_new_tokens=20, temperature=0.05, pad_token_id=tokenizer.eos_token_id)
+print("이 모델의 generation_config.do_sample:", model.generation_config.do_sample)
 print("temperature=0.05 (do_sample 없음) == greedy:", torch.equal(greedy_ids, seed_style_ids))
 
 # %% [markdown]
@@ -154,8 +155,8 @@ for name, kwargs in settings.items():
 
 # %% [markdown]
 # ## 5. 번역 (한 → 영, 영 → 한)
-# GPU 프로필은 시드 자료와 같은 번역 전용 모델 `facebook/nllb-200-distilled-600M`을 씁니다 (언어 코드 `kor_Hang`, `eng_Latn`).
-# 시드 자료의 `pipeline("translation", ...)`은 transformers 5에서 **없어졌습니다** (`translation`, `summarization`, `text2text-generation` 과제가 빠져서
+# GPU 프로필은 원래 강의와 같은 번역 전용 모델 `facebook/nllb-200-distilled-600M`을 씁니다 (언어 코드 `kor_Hang`, `eng_Latn`).
+# 원래 강의의 `pipeline("translation", ...)`은 transformers 5에서 **없어졌습니다** (`translation`, `summarization`, `text2text-generation` 과제가 빠져서
 # `KeyError`가 나고, 오류 문구는 채팅 모델과 `text-generation`을 권합니다). NLLB 같은 인코더-디코더 모델은 이제 `AutoModelForSeq2SeqLM`과
 # `generate()`로 직접 씁니다. 그 파이프라인이 하던 일은 두 가지뿐입니다: 원문 앞에 원문 언어 토큰을 붙이고(`tokenizer.src_lang`),
 # 디코더의 첫 토큰을 목표 언어 토큰으로 강제합니다(`forced_bos_token_id`). `course_utils.translation.translate`가 그 몇 줄입니다:
@@ -188,7 +189,7 @@ else:
 
 # %% [markdown]
 # ## 6. 감성 분석의 함정: 학습되지 않은 분류 헤드
-# 시드 자료는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
+# 원래 강의는 `beomi/KcELECTRA-base-v2022`를 `text-classification` 파이프라인에 바로 넣었습니다. 이 모델은 **사전학습만** 된 모델이라 분류 헤드가 없습니다.
 # transformers는 헤드를 **무작위로 새로 만들고** 그대로 예측하므로, 레이블은 문장과 상관이 없습니다: 점수가 문장마다 비슷하고 예측이 한 레이블로 몰리기 쉽습니다 (0.5 근처라는 보장도 없습니다. 아래 출력을 보세요).
 # transformers 5는 이것을 불러올 때 **LOAD REPORT** 표로 알립니다: 헤드 텐서(ELECTRA는 `classifier.*`, `cpu`의 SmolLM2는 `score.weight`)가
 # `Status`가 `MISSING`인 줄로 나오고, 아래 메모에 "체크포인트에 없어서 새로 초기화했다"고 적힙니다. 로그는 놓치기 쉬우므로
@@ -250,7 +251,7 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # ## 요약
 # - `pipeline()`은 토크나이저, 모델, 후처리를 한 번에 묶는다. `device`는 한 장치, `device_map="auto"`는 여러 장치에 나눠 싣는다.
 # - `do_sample=False`(greedy)는 결정적이다. `temperature`, `top_k`, `top_p`는 `do_sample=True`일 때만 효과가 있다.
-# - `generate()`의 기본은 greedy지만 `text-generation` 파이프라인의 기본은 샘플링이다: 원하는 쪽을 항상 직접 적자.
+# - `generate()`의 기본값은 모델의 `generation_config`가 정한다(Llama-3-Instruct는 샘플링): 원하는 쪽을 항상 `do_sample`로 직접 적자.
 # - 분류 헤드가 학습되지 않은 모델은 문장과 상관없는 비슷한 점수를 낸다(정확도는 우연 수준). 모델 카드와 LOAD REPORT의 `MISSING` 줄(`missing_keys`)을 확인하자.
 # - transformers 5에는 `translation` 파이프라인이 없다. NLLB는 `AutoModelForSeq2SeqLM`과 `generate(forced_bos_token_id=...)`로 쓴다.
 # - `tokenizer_config.json`이 없는 모델(KoGPT2)은 모델 카드대로 특수 토큰을 지정해 불러야 한다.
@@ -260,3 +261,44 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # - **기초**: `max_new_tokens`를 10, 50으로 바꿔 생성해 보고, 출력 길이가 어떻게 달라지는지 토큰 수로 세어 보세요.
 # - **응용**: `temperature`를 0.1부터 2.0까지 바꾸며 세 번씩 샘플링하고, 서로 다른 답의 개수를 그래프로 그려 보세요.
 # - **도전**: 감성 예문을 20개로 늘리고(한국어 10, 영어 10), 언어별 zero-shot 정확도를 따로 재 보세요. 어느 언어에서 왜 더 약한가요?
+
+# %% tags=["solution"]
+# 풀이 (기초): 새로 만든 부분만 받아(return_full_text=False) 토큰으로 셉니다. EOS가 먼저 나오면 상한보다 짧습니다.
+for limit in (10, 50):
+    text = generator(prompt, max_new_tokens=limit, do_sample=False, return_full_text=False)[0]["generated_text"]
+    print(f"max_new_tokens={limit}: 새 토큰 {len(tokenizer(text, add_special_tokens=False)['input_ids'])}개 | {text[:60]!r}")
+
+# %% tags=["solution"]
+# 풀이 (응용): temperature가 오를수록 서로 다른 답이 늘어납니다(세 번 중 몇 개가 다른지).
+temperatures = [0.1, 0.5, 1.0, 1.5, 2.0]
+distinct = []
+for temperature in temperatures:
+    set_seed(0)
+    outputs = generator(prompt, max_new_tokens=8, do_sample=True, temperature=temperature, num_return_sequences=3, return_full_text=False)
+    distinct.append(len({o["generated_text"] for o in outputs}))
+fig, ax = plt.subplots(figsize=(5, 2.5))
+ax.plot(temperatures, distinct, "-o")
+ax.set_xlabel("temperature")
+ax.set_ylabel("distinct answers / 3")
+plt.show()
+
+# %% tags=["solution"]
+# 풀이 (도전): 20문장(한국어 10, 영어 10)의 언어별 정확도와 95 % Wilson 구간. 10문장이면 한 문장이 10 %p입니다.
+from course_utils.evaluation import wilson_interval, with_interval
+
+more_reviews = [
+    ("음식이 맛있고 직원도 친절했어요.", 1), ("배송이 빨라서 만족합니다.", 1), ("노래가 너무 좋아서 계속 듣고 있어요.", 1),
+    ("기대 이상이었어요, 추천합니다.", 1), ("화면이 금방 깨져서 실망했어요.", 0), ("소리가 작고 품질이 나빠요.", 0),
+    ("The hotel room was clean and the staff were kind.", 1), ("Great value, I would buy it again.", 1),
+    ("A delightful book from start to finish.", 1), ("The battery died after one day.", 0),
+    ("Customer support never answered my emails.", 0), ("The food was cold and bland.", 0),
+]
+all_reviews = reviews + more_reviews
+if profile.sentiment_model != profile.chat_model:
+    guesses = [int(p["label"].lower() in ("1", "label_1", "positive")) for p in trained([t for t, _ in all_reviews])]
+else:
+    guesses = [zero_shot_sentiment(text) for text, _ in all_reviews]
+for language, is_korean in (("한국어", True), ("영어", False)):
+    hits = [g == label for (text, label), g in zip(all_reviews, guesses) if any("가" <= c <= "힣" for c in text) == is_korean]
+    print(f"{language}: {sum(hits)}/{len(hits)} = {with_interval(sum(hits) / len(hits), wilson_interval(sum(hits), len(hits)))}")
+

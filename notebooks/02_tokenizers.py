@@ -122,8 +122,8 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 
 # %% [markdown]
 # ## 5. 해결책 두 가지: 예약된 특수 토큰 vs 새 토큰 추가
-# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_250|>`처럼 쓰이지 않는 예약 특수 토큰이 있습니다(개수는 아래 출력). 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
-# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 통째로 저장해야 합니다(몇 개의 파라미터인지 아래에서 계산합니다).
+# - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_0|>`부터 `<|reserved_special_token_250|>`까지 쓰이지 않는 특수 토큰이 251개 있습니다. 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
+# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 통째로 저장해야 합니다Llama-3-8B는 입력 임베딩과 출력층이 묶여 있지 않으므로(untied) 128,256 × 4,096 × 2 ≈ **10.5억(1.05 B) 파라미터**, bf16으로 약 2 GiB입니다(아래에서 직접 계산합니다).
 #
 # 모양만 보면 되므로 가중치는 불러오지 않습니다. `model_skeleton`은 `config.json`만 읽고 `torch.device("meta")` 위에 모델을 만듭니다:
 # 층과 텐서 모양은 진짜와 같지만 값이 없어서 8B 모델도 메모리를 쓰지 않습니다 (16 GB짜리 8B 모델을 Colab의 12.7 GB RAM에 올리려다 멈추는 일이 없습니다).
@@ -168,6 +168,17 @@ output = model.generate(**inputs, max_new_tokens=60, do_sample=False, pad_token_
 new_tokens = output[0, inputs["input_ids"].shape[1]:]
 print(tokenizer.decode(new_tokens))
 print(f"새 토큰 {len(new_tokens)}개 (상한 60) | 마지막 토큰이 EOS인가: {int(new_tokens[-1]) == tokenizer.eos_token_id}")
+
+# %% [markdown]
+# 채팅 모델은 **턴 끝 토큰**에서 멈춰야 합니다. SmolLM2는 턴 끝 `<|im_end|>`가 곧 EOS라서 위 호출로 충분했지만,
+# Llama-3-Instruct는 EOS가 `<|end_of_text|>`(128001)이고 한 턴은 `<|eot_id|>`(128009)로 끝납니다. EOS만 넘기면 답이 턴 끝을
+# 지나 다음 턴을 지어냅니다. 그래서 `eos_token_id=[128001, 128009]`처럼 둘 다 넘깁니다(Meta의 `generation_config.json`도 같습니다).
+# `course_utils.generation.stop_token_ids`가 토크나이저와 모델 설정에서 이 목록을 만들고, 강의의 `generate`는 언제나 이것을 씁니다.
+
+# %%
+from course_utils.generation import stop_token_ids
+
+print("멈춤 토큰:", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_token_ids(tokenizer, model)])
 
 # %% [markdown]
 # 학습용 텍스트는 그래서 항상 `... + tokenizer.eos_token`으로 끝납니다 (05강의 Alpaca 프롬프트도 같습니다). 토큰으로 보면 마지막 id가 EOS입니다.
@@ -241,3 +252,32 @@ plt.show()
 # - **기초**: 여러분의 이름과 좋아하는 문장을 `tokenize`해 보고, 한 글자가 몇 개의 토큰이 되는지 세어 보세요.
 # - **응용**: `eos_labels_kept`를 바꿔 `DataCollatorForLanguageModeling` 대신 직접 레이블을 만들고(pad 위치만 `-100`), pad = eos여도 EOS가 남게 해 보세요.
 # - **도전**: 한국어 문장 20개로 토크나이저별 "글자당 토큰 수"를 재고, 어떤 토크나이저로 학습하면 같은 `max_length`에 한국어를 가장 많이 담을 수 있는지 설명해 보세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): 글자 수와 토큰 수를 나란히 봅니다. 한글 한 글자가 여러 토큰이 되는 경우가 보입니다.
+for text in ("김민지", "Kim Minji", "나는 바다를 좋아한다."):
+    pieces = tokenizer.tokenize(text)
+    print(f"{text!r}: 글자 {len(text)}, 토큰 {len(pieces)} ({len(pieces) / len(text):.2f}/글자) {pieces}")
+
+# %% tags=["solution"]
+# 풀이 (응용): pad 위치(attention_mask == 0)만 -100으로 지우면 pad = eos여도 진짜 EOS는 레이블에 남습니다.
+def eos_labels_kept_by_mask(pad_token: str) -> int:
+    """Like eos_labels_kept, but labels are masked by attention_mask instead of by the pad id."""
+    tok = AutoTokenizer.from_pretrained(resolve_model(profile.chat_model, profile))
+    tok.pad_token = pad_token
+    batch = tok([t + tok.eos_token for t in training_texts], add_special_tokens=False, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    return int(((batch["input_ids"] == tok.eos_token_id) & (labels != -100)).sum())
+
+
+print("pad = eos, 마스크로 레이블:", eos_labels_kept_by_mask(tokenizer.eos_token), "/", len(training_texts))
+assert eos_labels_kept_by_mask(tokenizer.eos_token) == len(training_texts)
+
+# %% tags=["solution"]
+# 풀이 (도전): 한국어 문장당 글자당 토큰 수. 값이 작은 토크나이저가 같은 max_length에 한국어를 더 많이 담습니다.
+korean = [k for k, _ in pairs] + ["한국어 문장을 토큰으로 나누면 길이가 달라진다.", "김치찌개는 돼지고기와 두부를 넣어 끓인다."] * 9
+for model_id in profile.tokenizer_models:
+    tok = AutoTokenizer.from_pretrained(resolve_model(model_id, profile))
+    tokens = sum(len(tok.encode(k, add_special_tokens=False)) for k in korean)
+    print(f"{model_id.split('/')[-1]:<40} 글자당 토큰 {tokens / sum(len(k) for k in korean):.2f} ({len(korean)}문장)")
+

@@ -35,7 +35,7 @@
 # |---|---|---|
 # | cpu | SmolLM2-135M-Instruct (오프라인 사본), 모든 형식을 CPU에서 실제로 측정 | 약 2~3분 |
 # | t4 | Llama-3-Open-Ko-8B-Instruct, 8-bit와 4-bit만 (fp32·fp16은 15 GiB에 들어가지 않아 건너뜀) | 다운로드 후 약 10분 |
-# | a100 | 같은 8B 모델, bf16·8-bit·4-bit (40 GB에서는 fp32 건너뜀) | 다운로드 후 약 10분 |
+# | a100 | 같은 8B 모델, fp32·bf16·8-bit·4-bit (fp32 가중치 약 30 GiB는 아래 `fits_in_memory` 기준(메모리의 80 %)으로 40 GB에도 들어가므로 측정합니다) | 다운로드 후 약 10분 |
 
 # %%
 # Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
@@ -157,8 +157,11 @@ pd.DataFrame(
 # - **정적 양자화**(static): 대표 데이터(calibration set)를 흘려 보내 활성값의 스케일을 미리 정해 둔다. 추론이 더 빠르지만 준비가 든다.
 # - **양자화 인식 학습**(QAT): 학습 중에 양자화 오차를 흉내 내어 모델이 그 오차에 적응하게 한다. 품질이 가장 좋지만 학습이 필요하다.
 #
-# 이 강의에서 쓰는 bitsandbytes는 **가중치만** 불러올 때 양자화하고, 계산은 매번 가중치를 compute dtype으로 되돌려서
-# 합니다(학습 없이 적용하는 사후 양자화). LLM.int8은 큰 값(outlier)이 있는 열을 16비트로 따로 계산합니다.
+# 이 강의에서 쓰는 bitsandbytes는 가중치를 불러올 때 양자화합니다(학습 없이 적용하는 사후 양자화). 계산 방식은 둘이 다릅니다.
+# - **4비트(nf4, fp4)**: 곱할 때마다 가중치를 compute dtype으로 되돌려(역양자화) 보통의 16비트 행렬곱을 합니다.
+# - **LLM.int8**: 가중치를 되돌리지 않습니다. 입력 활성값을 행(토큰)마다 absmax로 8비트 정수로 양자화하고, 행마다 스케일을 둔
+#   8비트 가중치와 **int8 행렬곱**을 한 뒤 두 스케일로 되돌립니다(활성값 쪽은 동적 양자화). 크기가 임계값
+#   (`llm_int8_threshold`, 기본 6.0)을 넘는 outlier가 있는 입력 **열**만 fp16으로 따로 곱해 더합니다.
 
 # %% [markdown]
 # ## 2. compute dtype은 프로필에서: bf16은 compute capability 8.0부터
@@ -410,3 +413,37 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 # - **기초**: `nf4_quantize(weight, blocksize=...)`에서 blocksize를 32, 64, 256으로 바꿔 평균 제곱 오차와 가중치당 비트 수(4 + 32/blocksize)를 표로 만들어 보세요.
 # - **응용**: `VARIANTS`에 `llm_int8_threshold`를 바꾼 8-bit 설정이나 `bnb_4bit_quant_storage`를 바꾼 4-bit 설정을 더해, 메모리와 퍼플렉서티가 어떻게 변하는지 재 보세요.
 # - **도전**: 이중 양자화를 손으로 구현해 보세요. absmax 벡터에서 평균을 빼고 256개씩 블록으로 나눠 8비트로 양자화한 뒤, `bnb_functional.quantize_4bit(..., compress_statistics=True)`의 `quant_state.state2`와 비교하세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): 블록이 작을수록 오차가 줄지만 absmax(32비트)가 늘어 가중치당 비트가 커집니다.
+blocksize_rows = []
+for blocksize in (32, 64, 256):
+    restored = nf4_dequantize(*nf4_quantize(weight, blocksize=blocksize), weight.shape)
+    blocksize_rows.append({"blocksize": blocksize, "MSE": ((restored - weight) ** 2).mean().item(), "bits per weight": 4 + 32 / blocksize})
+pd.DataFrame(blocksize_rows).set_index("blocksize")
+
+# %% tags=["solution"]
+# 풀이 (응용): llm_int8_threshold를 낮추면 fp16으로 따로 계산하는 outlier 열이 늘어 품질은 지키고 속도는 잃습니다.
+threshold_rows = []
+for threshold in (6.0, 1.0):
+    config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold)
+    model = AutoModelForCausalLM.from_pretrained(model_path, device_map=device_map, dtype=compute_dtype, quantization_config=config).eval()
+    with measure(f"int8, threshold {threshold}") as cost:
+        threshold_rows.append({"threshold": threshold, "ppl en": perplexity(model, tokenizer, english, max_length=512)})
+    threshold_rows[-1]["seconds"] = cost.seconds
+    del model
+    gc.collect()
+pd.DataFrame(threshold_rows).set_index("threshold")
+
+# %% tags=["solution"]
+# 풀이 (도전): 이중 양자화를 손으로. absmax에서 평균을 빼고 256개씩 블록의 absmax를 구하면 bitsandbytes의 state2와 같습니다.
+packed_dq, state_dq = bnb_functional.quantize_4bit(weight.to(device), blocksize=64, quant_type="nf4", compress_statistics=True)
+offset = absmax.mean()
+centred = (absmax - offset).reshape(-1, 256)
+absmax2_by_hand = centred.abs().max(dim=1).values
+codes_by_hand = torch.round(centred / absmax2_by_hand[:, None] * 127).clamp(-127, 127)
+print(f"offset: by hand {offset.item():.6f} | bitsandbytes {float(state_dq.offset):.6f}")
+print(f"max |absmax2 by hand - state2.absmax|: {(absmax2_by_hand - state_dq.state2.absmax.cpu()).abs().max().item():.2e}")
+restored_absmax = codes_by_hand / 127 * absmax2_by_hand[:, None] + offset
+print(f"absmax restored from 8 bits: max relative error {((restored_absmax.flatten() - absmax) / absmax).abs().max().item():.2%}")
+

@@ -165,6 +165,16 @@ base = fresh_base()
 print("linear layers LoRA can target:", linear_layer_names(base))
 
 # %% [markdown]
+# 모델의 구조를 그대로 출력해 봅니다(Llama 계열은 모두 같은 모양입니다). 위에서부터:
+# - `embed_tokens`: 토큰 id → 벡터 (어휘 크기 × hidden). Llama-3-8B는 128,256 × 4,096.
+# - `layers`: 같은 디코더 층의 반복(Llama-3-8B 32개, SmolLM2-135M 30개). 층마다 `self_attn`(q/k/v/o 투영)과
+#   `mlp`(gate/up/down 투영, SiLU), 그 앞의 `input_layernorm`, `post_attention_layernorm`(RMSNorm).
+# - `norm`: 마지막 RMSNorm, `lm_head`: 벡터 → 어휘 점수. LoRA가 붙는 자리는 이 안의 선형층들입니다.
+
+# %%
+print(base)
+
+# %% [markdown]
 # `LoraConfig`의 인자:
 # - `r`: 순위. 클수록 표현력이 크고 파라미터가 많습니다(8~64가 흔함).
 # - `lora_alpha`: 배율 alpha. 실제 곱하는 값은 `alpha / r`입니다. 흔히 r의 2배로 둡니다.
@@ -396,11 +406,18 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], **answers}).head(6)
 # ## 6. QLoRA: 4-bit로 얼린 기본 모델 + 더 높은 정밀도의 어댑터
 #
 # 기본 모델을 nf4(03 노트북)로 불러오고, 그 위의 A, B만 fp32(또는 bf16)로 학습합니다. 준비는 세 단계입니다.
-# 1. `prepare_model_for_kbit_training`: 양자화되지 않은 작은 파라미터(정규화 층 등)를 fp32로 올리고 기본 모델을 모두 얼립니다.
+# 1. `prepare_model_for_kbit_training`: 양자화되지 않은 파라미터를 **모두** fp32로 올리고 기본 모델을 얼립니다. 정규화 층만이
+#    아니라 `embed_tokens`와 `lm_head`도 포함됩니다. Llama-3-8B에서 이 둘은 128,256 × 4,096 × 2 ≈ 1.05 B 파라미터라,
+#    fp16 2 GiB가 fp32 4 GiB로 **약 2 GiB 늘어납니다**(T4 15 GB에서 무시할 수 없는 몫).
 # 2. 그래디언트 체크포인팅(transformers 5에서는 `activation_checkpointing_enable`, 옛 이름 `gradient_checkpointing_enable`):
 #    층마다의 활성값을 저장하지 않고 역전파 때 다시 계산해, 시간을 조금 더 쓰고 메모리를 크게 아낍니다.
-# 3. `enable_input_require_grads`: 임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 해서, 체크포인팅한 층을 지나
-#    어댑터까지 그래디언트가 흐르게 합니다.
+# 3. `enable_input_require_grads`: 임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 합니다. 이것이 꼭 필요한 것은
+#    **reentrant** 체크포인팅(`use_reentrant=True`)뿐입니다: 그 방식은 입력이 그래디언트를 요구하지 않는 구간을 통째로
+#    역전파에서 빼 버려 어댑터에 그래디언트가 오지 않습니다. 원래 강의는 `use_reentrant=True`(옛 기본값)를 썼기 때문에 이
+#    호출이 필요했습니다. 이 강의는 `use_reentrant=False`를 쓰므로 없어도 되지만, reentrant로 바꿔도 안전하도록 남겨 둡니다.
+#
+# `device_map={"": 0}`은 "이름이 `""`인 모듈, 즉 모델 전체를 GPU 0에" 올리라는 뜻입니다. `"auto"`는 GPU가 모자라면 일부 층을
+# CPU로 내리는데, 4-bit 학습은 층이 CPU에 있으면 실패하거나 매우 느려지므로 한 GPU에 통째로 올리도록 못 박습니다.
 #
 # cpu 프로필에서도 bitsandbytes 4-bit가 CPU에서 실제로 돌기 때문에 한 스텝을 그대로 해 봅니다.
 
@@ -463,3 +480,65 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 # - **기초**: `target_modules`를 `["q_proj", "v_proj"]`로 줄여 학습 파라미터 수와 감정 정확도가 어떻게 변하는지 보세요.
 # - **응용**: r을 4와 64로 바꾸고 `lora_alpha`를 r의 2배로 맞춘 경우와 16으로 고정한 경우의 손실 곡선을 비교해, `alpha/r` 배율의 역할을 설명해 보세요.
 # - **도전**: `LoRALinear`로 모델의 모든 `q_proj`, `v_proj`를 직접 바꿔 끼우는 함수를 만들고, peft 없이 같은 과제를 학습해 보세요. 학습 뒤 `merged_weight()`로 병합한 모델의 답이 같은지 확인하세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): q_proj, v_proj에만 붙이면 학습 파라미터가 줄어듭니다. 같은 스텝만큼 학습해 정확도를 비교합니다.
+torch.manual_seed(0)
+qv_model = get_peft_model(fresh_base(), LoraConfig(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05,
+                                                  task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"]))
+print(f"trainable: q,v only {trainable_parameters(qv_model)[0]:,} vs all seven {trainable_parameters(model)[0]:,}")
+train_lora(qv_model, "sentiment")
+qv_answers = generate(qv_model, tokenizer, test_prompts, max_new_tokens=8)
+print(f"sentiment accuracy (12 unseen reviews): q,v only {accuracy(qv_answers, 'sentiment'):.0%} | all seven {accuracy(sentiment_answers, 'sentiment'):.0%}")
+del qv_model
+
+# %% tags=["solution"]
+# 풀이 (응용): alpha = 2r이면 배율 alpha/r이 2로 같고, alpha = 16 고정이면 r이 클수록 배율이 작아져 느리게 배웁니다.
+import matplotlib.pyplot as plt
+
+short_steps = max(4, steps // 3)
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for r in (4, 64):
+    for alpha in (2 * r, 16):
+        torch.manual_seed(0)
+        trial = get_peft_model(fresh_base(), LoraConfig(r=r, lora_alpha=alpha, task_type="CAUSAL_LM", target_modules=TARGETS))
+        trial_history = train_lora(trial, "sentiment", steps=short_steps)
+        ax.plot([h["step"] for h in trial_history], [h["loss"] for h in trial_history], label=f"r={r}, alpha={alpha} (x{alpha / r:g})")
+        del trial
+ax.set_xlabel("step")
+ax.set_ylabel("loss")
+ax.legend()
+plt.show()
+
+# %% tags=["solution"]
+# 풀이 (도전): peft 없이 LoRALinear를 q_proj, v_proj에 끼워 학습하고, merged_weight()로 병합한 모델과 답을 비교합니다.
+def add_lora_by_hand(model: nn.Module, r: int = 8, alpha: float = 16) -> list[LoRALinear]:
+    """Freeze everything, then wrap every q_proj and v_proj in a LoRALinear; returns the new layers."""
+    model.requires_grad_(False)
+    wrapped = []
+    for layer in model.model.layers:
+        for name in ("q_proj", "v_proj"):
+            lora = LoRALinear(getattr(layer.self_attn, name), r=r, alpha=alpha)
+            setattr(layer.self_attn, name, lora)
+            wrapped.append(lora)
+    return wrapped
+
+
+if profile.load_in_4bit:
+    print("4-bit Linear4bit 가중치는 LoRALinear가 그대로 더할 수 없습니다: 이 풀이는 cpu 프로필(fp32)에서 실행하세요.")
+else:
+    torch.manual_seed(0)
+    by_hand = fresh_base()
+    loras = add_lora_by_hand(by_hand)
+    train_lora(by_hand, "sentiment")
+    hand_answers = generate(by_hand, tokenizer, test_prompts, max_new_tokens=8)
+    with torch.no_grad():
+        for layer in by_hand.model.layers:
+            for name in ("q_proj", "v_proj"):
+                lora = getattr(layer.self_attn, name)
+                lora.base.weight.copy_(lora.merged_weight())
+                setattr(layer.self_attn, name, lora.base)
+    merged_answers = generate(by_hand, tokenizer, test_prompts, max_new_tokens=8)
+    print(f"accuracy by hand {accuracy(hand_answers, 'sentiment'):.0%}; merged answers identical: {hand_answers == merged_answers}")
+    del by_hand
+

@@ -153,10 +153,10 @@ except ValueError as error:
     print("\n오류:", error)
 
 # %% [markdown]
-# ## 4. 시드의 파이프라인: shuffle → filter → map
+# ## 4. 원래 강의의 파이프라인: shuffle → filter → map
 #
 # - `shuffle(seed=42)`: 순서를 섞되 시드를 고정해 매번 같은 결과를 얻습니다.
-# - `filter(has_empty_input)`: 시드처럼 `input`이 빈 행만 남겨 프롬프트를 짧은 형식 하나로 맞춥니다.
+# - `filter(has_empty_input)`: 원래 강의처럼 `input`이 빈 행만 남겨 프롬프트를 짧은 형식 하나로 맞춥니다.
 # - `map(..., batched=True)`: 함수가 한 행이 아니라 **행 묶음(열 이름 → 리스트)** 을 받습니다. 토크나이저처럼
 #   묶음으로 빨라지는 함수에 유리하고, `remove_columns`로 원래 열을 지워 prompt/completion 두 열만 남깁니다.
 #
@@ -169,12 +169,12 @@ dataset = dataset.map(
     to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=dataset.column_names,
 )
 print(dataset)
-print(f"EOS = {tokenizer.eos_token!r}, PAD = {tokenizer.pad_token!r} (패딩이 EOS와 다르면 EOS가 손실에서 가려지지 않습니다)")
+print(f"EOS = {tokenizer.eos_token!r}, PAD = {tokenizer.pad_token!r} (어느 콜레이터가 EOS를 가리는지는 13절)")
 
 # %% [markdown]
 # ## 5. 프롬프트 함수는 하나뿐
 #
-# 시드는 학습 때와 평가 때 서로 다른 문자열을 썼습니다. 모델은 학습한 형식에서만 잘 답하므로, 이 강의는
+# 원래 강의는 학습 때와 평가 때 서로 다른 문자열을 썼습니다. 모델은 학습한 형식에서만 잘 답하므로, 이 강의는
 # `alpaca_prompt(instruction, input="")` 하나로 학습·평가·이후의 모든 프롬프트를 만듭니다.
 # completion은 답 + EOS입니다. TRL은 completion이 EOS로 끝나지 **않을 때만** EOS를 붙이므로, 여기서 붙인
 # EOS 하나가 그대로 학습됩니다(아래 6절에서 모든 행을 검사합니다).
@@ -197,7 +197,7 @@ print(length_report)
 print(f"남은 행: {len(dataset)}")
 
 # %% [markdown]
-# 남은 행에서 평가용을 떼어 둡니다. 시드는 5만 행에서 1%(`test_size=0.01`)를 뗐습니다. 데이터가 수백 행이면 1%는
+# 남은 행에서 평가용을 떼어 둡니다. 원래 강의는 5만 행에서 1%(`test_size=0.01`)를 뗐습니다. 데이터가 수백 행이면 1%는
 # 두세 행뿐이라 평가 손실이 흔들리므로, `eval_fraction`은 최소 20행을 남기도록 비율을 올립니다.
 
 # %%
@@ -300,7 +300,7 @@ plt.show()
 # | `max_length` | 토큰 기준 최대 길이. 넘는 행은 잘리므로 6절에서 미리 뺐습니다 |
 # | `eos_token` | 기본값 `None`이면 토크나이저의 EOS. TRL은 completion이 이것으로 끝나지 않을 때만 붙입니다 |
 # | `completion_only_loss` | prompt/completion 데이터에서 답 토큰에만 손실(기본값도 이것). 예전의 `DataCollatorForCompletionOnlyLM`을 대신합니다 |
-# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu와 a100 프로필이 켭니다. 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
+# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu, t4, a100 프로필 모두 켭니다(t4는 벤치마크에서 같은 100 스텝이 324 s → 302 s). 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
 # | `dataset_text_field` | `text` 열 하나로 된 데이터일 때의 열 이름. prompt/completion 데이터에서는 쓰이지 않습니다 |
 # | `eval_strategy`, `eval_steps` | 몇 스텝마다 평가 손실을 잴지 |
 # | `save_strategy`, `save_steps` | 몇 스텝마다 체크포인트를 남길지 (12절) |
@@ -380,6 +380,19 @@ print(f"EOS로 정확히 한 번 끝나지 않는 학습 행: {len(bad_eos)} / {
 assert not bad_eos
 
 # %% [markdown]
+# **pad = EOS는 언제 EOS를 가리나?** 콜레이터마다 다릅니다.
+# - `DataCollatorForLanguageModeling`(02강)은 **pad id와 같은 모든 위치**의 라벨을 `-100`으로 지웁니다. pad = EOS이면 진짜 EOS도 지워집니다.
+# - TRL 1.16의 `SFTTrainer`는 prompt/completion 데이터에서 토큰화할 때 만든 `completion_mask`로 라벨을 정합니다
+#   (`trl/trainer/sft_trainer.py`의 콜레이터). 패딩은 `attention_mask`로만 빠지므로 pad = EOS여도 답 끝의 EOS는 학습됩니다.
+#   이 강의가 그래도 pad를 EOS와 다른 토큰으로 두는 이유는 다른 콜레이터나 도구로 옮겨 가도 같은 결과가 나오게 하려는 것입니다.
+#
+# **원래 강의의 함정: `response_template`.** 원래 강의는 `DataCollatorForCompletionOnlyLM(response_template="### Response:\n")`으로
+# 답만 학습하려 했지만, 정작 학습 텍스트는 `"### Response: \n"`(콜론 뒤 공백)으로 만들었습니다. 토큰열이 한 번도 일치하지 않으니
+# 콜레이터는 행마다 `Could not find response key` 경고를 내고 그 행의 라벨을 통째로 `-100`으로 지워, 모델은 답을 하나도 학습하지 못합니다. 문자열에서 경계를 다시
+# 찾는 방식은 공백 하나에 무너집니다. 그래서 이 강의는 처음부터 prompt와 completion을 **두 열로 나눈 데이터**를 씁니다: 경계를
+# 찾을 필요가 없고, 위 출력처럼 어느 토큰이 학습되는지 확인할 수 있습니다.
+
+# %% [markdown]
 # ## 14. 학습 전 평가 손실
 #
 # LoRA의 B 행렬은 0으로 시작하므로, 지금의 평가 손실은 기반 모델 그대로의 값입니다. 학습 뒤와 비교할 기준입니다.
@@ -394,6 +407,17 @@ print(f"학습 전 eval_loss {base_eval_loss:.4f} (perplexity {math.exp(base_eva
 #
 # Colab은 몇 시간 뒤 연결이 끊기곤 합니다. 여기서는 그 상황을 흉내 내어 첫 체크포인트(`save_steps`)에서 학습을
 # 멈춥니다. 멈추기 직전에 체크포인트가 저장됩니다. 학습 시간, 초당 토큰 수, 최대 메모리를 함께 출력합니다.
+
+# %% [markdown]
+# 학습을 시작하기 **전에** TensorBoard를 띄워 두면(GPU 프로필, Colab) 학습하는 동안 곡선이 실시간으로 그려집니다. 19절에서 다시 읽습니다.
+
+# %%
+if not profile.offline:
+    try:
+        get_ipython().run_line_magic("load_ext", "tensorboard")
+        get_ipython().run_line_magic("tensorboard", f"--logdir {run_dir / 'runs'}")
+    except Exception as error:  # no IPython or no tensorboard extension: section 19's plot still shows the curve
+        print(f"TensorBoard를 띄우지 못했습니다 ({error}): 터미널에서 tensorboard --logdir {run_dir / 'runs'}")
 
 # %%
 disconnect = StopAfterSteps(sft.save_steps)
@@ -549,3 +573,49 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # - **도전**: `EarlyStoppingCallback`을 넣고 `max_steps`를 늘려 과적합이 시작되는 스텝을 찾으세요. 학습 손실과
 #   평가 손실이 갈라지는 지점을 그림으로 보이고, 가장 좋은 체크포인트가 어느 것인지 `trainer.state.best_model_checkpoint`로
 #   확인하세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): 두 스케줄의 학습률을 같은 스텝 수로 그립니다. 다시 학습할 때는 11절의 `lr_scheduler_type`만 바꾸고,
+# 아래에 출력한 이번 학습의 최종 eval_loss와 비교하세요(cpu에서 1~2분).
+import matplotlib.pyplot as plt
+from transformers import get_scheduler
+
+fig, ax = plt.subplots(figsize=(6, 3))
+for kind in ("cosine", "constant_with_warmup"):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    schedule = get_scheduler(kind, optimizer, num_warmup_steps=args.get_warmup_steps(args.max_steps), num_training_steps=args.max_steps)
+    rates = []
+    for _ in range(args.max_steps):
+        rates.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    ax.plot(range(1, args.max_steps + 1), rates, label=kind)
+ax.set_xlabel("step")
+ax.set_ylabel("learning rate")
+ax.legend()
+plt.show()
+print("이번 학습(cosine)의 eval_loss 기록:", [round(e["eval_loss"], 3) for e in trainer.state.log_history if "eval_loss" in e])
+
+# %% tags=["solution"]
+# 풀이 (응용): input이 있는 행까지 쓰면 프롬프트에 '### Input:' 절이 생기고 행이 길어져, 6절의 보고에서 빠지는 행이 늘 수 있습니다.
+with_inputs = raw.shuffle(seed=42).map(
+    to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=raw.column_names,
+)
+print(next(p for p in with_inputs["prompt"] if "### Input:" in p))
+_, report_with_inputs = drop_too_long(with_inputs, tokenizer, sft.max_length)
+print("input 행 포함:", report_with_inputs)
+print("input 없는 행만:", length_report)
+
+# %% tags=["solution"]
+# 풀이 (도전): 이번 학습의 기록에서 평가 손실이 가장 낮았던 스텝과, 학습 손실이 평가 손실보다 내려가기 시작한 스텝을 찾습니다.
+# 실제로 조기 종료하려면 SFTConfig에 load_best_model_at_end=True, metric_for_best_model="eval_loss"를 두고
+# SFTTrainer(..., callbacks=[EarlyStoppingCallback(early_stopping_patience=2)])로 max_steps를 늘려 다시 학습합니다.
+history = trainer.state.log_history
+evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
+train_points = [(e["step"], e["loss"]) for e in history if "loss" in e]
+best_step, best_loss = min(evals or [(0, float("nan"))], key=lambda point: point[1])
+print(f"평가 손실 최저: 스텝 {best_step}, {best_loss:.3f} (평가 {len(evals)}번)")
+apart = next((step for step, loss in train_points if any(s <= step and loss < ev for s, ev in evals)), None)
+print("학습 손실이 평가 손실 아래로 내려간 첫 스텝:", apart)
+print("best_model_checkpoint:", trainer.state.best_model_checkpoint, "(load_best_model_at_end 없이 학습했으므로 None)")
+

@@ -76,7 +76,8 @@ from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, sh
 from course_utils.evaluation import (
     JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
     load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
-    reveal, score_benchmark, swapped_judge_prompts,
+    reveal, score_benchmark, swapped_judge_prompts, bootstrap_mean_interval, paired_difference_interval, wilson_interval,
+    with_interval,
 )
 from course_utils.generation import chat_text, generate
 from course_utils.measure import measure
@@ -138,15 +139,15 @@ print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 �
 #
 # | 파라미터 | 뜻 |
 # |---|---|
-# | `do_sample=False` (기본) | **탐욕적(greedy)**: 매번 확률이 가장 높은 토큰. 같은 입력이면 항상 같은 답 |
+# | `do_sample=False` | **탐욕적(greedy)**: 매번 확률이 가장 높은 토큰. 같은 입력이면 항상 같은 답. 적지 않으면 모델의 `generation_config`를 따릅니다(Llama-3-Instruct는 샘플링) |
 # | `do_sample=True` | 확률에 따라 **뽑기**. 아래 세 파라미터는 이때만 쓰입니다 |
 # | `temperature` | 확률 분포를 날카롭게(<1) 또는 평평하게(>1). 0에 가까우면 탐욕적과 비슷 |
 # | `top_k` | 확률 상위 k개 토큰 안에서만 뽑기 |
 # | `top_p` | 누적 확률이 p가 될 때까지의 토큰 안에서만 뽑기(nucleus) |
 # | `max_new_tokens` | 새로 만들 토큰 수의 상한 |
-# | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다 |
+# | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다. 채팅 모델은 턴 끝 토큰(Llama 3: `<|eot_id|>`)에서 멈춰야 하므로 `course_utils.generation.generate`는 EOS와 그 토큰을 함께 넘깁니다 |
 #
-# 시드는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
+# 원래 강의는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
 # 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
 
 # %%
@@ -160,7 +161,7 @@ except ValueError as error:
 # transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
 
 # %%
-probe = with_bos(tokenizer, [alpaca_prompt("Give three tips for staying healthy.")])
+probe = with_bos(tokenizer, [alpaca_prompt("Why does ice float on water?")])
 greedy = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False)[0]
 seed_style = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False, temperature=0.05)[0]
 print("greedy            :", repr(greedy))
@@ -198,20 +199,18 @@ print("cut_at_stop:", repr(cut_at_stop(text)))
 # %% [markdown]
 # ## 3. 나란히 보기: 기반 vs 미세조정
 #
-# 시드의 여섯 질문(한국어·영어)에 평가용 행 두 개를 더합니다. 프롬프트는 학습과 **같은** `alpaca_prompt`이고,
+# 이 강의가 고른 여섯 질문(`data/probe_questions.jsonl`, 한국어·영어; 첫 질문만 원래 강의의 것)에 평가용 행 두 개를 더합니다.
+# 원래 강의의 다른 질문들("건강을 지키는 세 가지 팁" 등)은 학습 데이터의 행을 거의 그대로 바꿔 쓴 것이라, 모델이 외운 답을
+# 다시 말하는지 새로 답하는지 구별할 수 없습니다. 그래서 어떤 학습 행과도 주제어가 절반 넘게 겹치지 않는 질문으로 바꿨고,
+# `tests/test_evaluation.py`가 그 거리(`topic_overlap` < 0.5)를 지킵니다. 프롬프트는 학습과 **같은** `alpaca_prompt`이고,
 # `with_bos`는 TRL이 학습 때 토크나이저 기본값으로 붙인 BOS(Llama 3의 `<|begin_of_text|>`, SmolLM2는 없음)를
 # 생성 입력에도 똑같이 붙입니다. 어댑터를 끈 모델과 켠 모델이 같은 프롬프트에 답합니다(탐욕적).
 
 # %%
-seed_questions = [
-    "LLM 중에서 가장 유명한 LLM은 뭐야?",
-    "파이썬에서 리스트와 튜플의 차이를 설명해 주세요.",
-    "한국의 사계절을 한 문장씩 소개해 주세요.",
-    "What is the capital of France?",
-    "Give three tips for staying healthy.",
-    "Explain in two sentences what fine-tuning a language model means.",
-]
-questions = seed_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
+from course_utils.evaluation import load_probe_questions
+
+probe_questions = load_probe_questions()
+questions = probe_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
 prompts = with_bos(tokenizer, [alpaca_prompt(q) for q in questions])
 with measure("생성 (기반 + 미세조정)"):
     with model.disable_adapter():
@@ -240,7 +239,7 @@ for ids, mask in zip(pair["input_ids"], pair["attention_mask"]):
 # 드물게 토큰 하나가 달라질 수 있습니다).
 
 # %%
-n = len(seed_questions)
+n = len(probe_questions)
 with measure("하나씩 (batch_size=1)") as one_by_one:
     single = [cut_at_stop(a) for a in generate(model, tokenizer, prompts[:n], max_new_tokens=32, batch_size=1, do_sample=False)]
 with measure(f"배치 (batch_size={n})") as batched:
@@ -264,12 +263,33 @@ loss_rows = [["기반 모델", base_loss, perplexity_from_loss(base_loss)], ["�
 display(Markdown(markdown_table(["모델", "eval loss", "perplexity"], loss_rows)))
 
 # %% [markdown]
+# **학습 중간의 체크포인트도 같은 방법으로 잽니다.** 원래 강의는 `checkpoint-50`을 불러 평가했습니다. 05강은 `save_steps`마다
+# `checkpoint-N` 폴더에 어댑터를 저장하므로(cpu 5, GPU 50), 그 어댑터를 이름을 붙여 하나 더 얹고(`load_adapter`),
+# `set_adapter`로 바꿔 가며 같은 평가용 행의 손실을 잽니다. 마지막 어댑터보다 손실이 낮으면 과적합이 시작된 것입니다.
+
+# %%
+checkpoint = run_dir / f"checkpoint-{profile.sft.save_steps}"
+if (checkpoint / "adapter_config.json").is_file():
+    model.load_adapter(str(checkpoint), adapter_name="mid_run")
+    model.set_adapter("mid_run")
+    mid_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
+    model.set_adapter("default")
+    model.delete_adapter("mid_run")
+    print(f"{checkpoint.name}: eval loss {mid_loss:.3f} | 마지막 어댑터 {tuned_loss:.3f} | 기반 모델 {base_loss:.3f}")
+else:
+    print(f"{checkpoint} 가 없습니다(대신 만든 4 스텝 어댑터에는 중간 체크포인트가 없습니다): 05강을 끝까지 실행하면 생깁니다.")
+
+# %% [markdown]
 # ## 6. 정답이 정해진 벤치마크
 #
 # `data/benchmark_ko_en.jsonl`은 이 강의를 위해 쓴 객관식(A–D)과 단답형 질문입니다. 채점 규칙:
 # - 객관식: 답의 첫 줄에서 고른 글자(`B`, `(B)`, `Answer: B`, `정답: B`) 또는 보기 하나의 텍스트를 찾아 정답 글자와 비교.
 # - 단답형: 정답이 첫 줄에 **독립된 단어로** 있으면 정답(대소문자·문장부호 무시, `서울입니다`처럼 한국어 조사는 허용,
 #   `156`은 `56`의 정답이 아님).
+#
+# 문항이 44개뿐이라 한 문항이 점수를 2.3 %p 움직입니다. 그래서 정확도마다 95 % **Wilson 구간**(`wilson_interval`)을 붙이고,
+# 두 모델의 차이는 같은 문항끼리 짝지은 **부트스트랩 구간**(`paired_difference_interval`)으로 봅니다. 구간이 0을 포함하면
+# "미세조정이 점수를 바꿨다"고 말할 근거가 없습니다.
 
 # %%
 items = load_benchmark()
@@ -280,9 +300,13 @@ with measure("벤치마크 생성"):
     tuned_preds = generate(model, tokenizer, bench_prompts, max_new_tokens=10, do_sample=False)
 base_score, tuned_score = score_benchmark(items, base_preds), score_benchmark(items, tuned_preds)
 groups = sorted(base_score.by_group)
-bench_rows = [[name] + [f"{s.by_group[g][0]}/{s.by_group[g][1]}" for g in groups] + [f"{s.accuracy:.1%}"]
+bench_rows = [[name] + [f"{s.by_group[g][0]}/{s.by_group[g][1]}" for g in groups] + [with_interval(s.accuracy, s.interval)]
               for name, s in (("기반 모델", base_score), ("미세조정", tuned_score))]
-display(Markdown(markdown_table(["모델"] + groups + ["전체"], bench_rows)))
+display(Markdown(markdown_table(["모델"] + groups + ["전체 [95 % 구간]"], bench_rows)))
+# the same 44 items for both models: the paired difference is the question "did fine-tuning change the score?"
+bench_diff = paired_difference_interval(base_score.per_item, tuned_score.per_item)
+print(f"미세조정 - 기반: {tuned_score.accuracy - base_score.accuracy:+.1%}, 95 % 구간 [{bench_diff[0]:+.1%}, {bench_diff[1]:+.1%}]",
+      "(0을 포함: 이 44문항으로는 차이를 말할 수 없음)" if bench_diff[0] <= 0 <= bench_diff[1] else "(0을 포함하지 않음)")
 
 # %% [markdown]
 # 숫자만 보지 말고 답을 몇 개 읽어 봅니다. 작은 모델이 보기를 그대로 다시 읊거나(`A. Mars B. Venus ...`) 형식을
@@ -316,6 +340,18 @@ MY_VOTES: list[str] = []  # e.g. ["1", "2", "tie", ...], one per row; filled in 
 #
 # 심판은 프로필의 `judge_model`입니다(GPU: 한국어 8B instruct, 오프라인: 기반 instruct 모델). 심판은 instruct
 # 모델이므로 Alpaca 형식이 아니라 그 모델의 채팅 템플릿(`chat_text`)으로 묻습니다. 채점 기준은 다음과 같습니다.
+
+# %% [markdown]
+# 심판은 도우미 안에 숨겨 두지 않습니다. 심판에게 주는 지시문과, 확률로 점수를 읽는 함수의 소스를 그대로 봅니다(07강처럼).
+
+# %%
+import inspect
+
+from course_utils import evaluation
+
+print(inspect.getsource(evaluation.judge_prompt))
+print(evaluation.JUDGE_TEMPLATE)
+print(inspect.getsource(evaluation.expected_scores))
 
 # %%
 print(JUDGE_RUBRIC)
@@ -367,7 +403,9 @@ consistent = sum(v.consistent for v in verdicts)
 wins = {w: sum(v.winner == w for v in verdicts) for w in ("x", "y", "tie")}
 length_rate = longer_answer_win_rate(verdicts, tuned_answers, base_answers)
 print(f"순서를 바꿔도 같은 판정: {consistent}/{len(verdicts)} (나머지는 위치 편향)")
-print(f"미세조정 승 {wins['x']}, 기반 승 {wins['y']}, 무승부 {wins['tie']}")
+decided = wins["x"] + wins["y"]
+print(f"미세조정 승 {wins['x']}, 기반 승 {wins['y']}, 무승부 {wins['tie']}", "" if not decided else
+      f"| 승부가 난 {decided}개 중 미세조정 승률 {with_interval(wins['x'] / decided, wilson_interval(wins['x'], decided))}")
 print(f"긴 답이 이긴 비율: {'판정 없음' if length_rate is None else f'{length_rate:.0%}'} (0.5보다 크게 높으면 길이 편향 의심)")
 
 # %% [markdown]
@@ -419,10 +457,15 @@ else:
 summary_rows = [
     ["eval loss (낮을수록 좋음)", base_loss, tuned_loss],
     ["perplexity", perplexity_from_loss(base_loss), perplexity_from_loss(tuned_loss)],
-    ["벤치마크 정확도", f"{base_score.accuracy:.1%}", f"{tuned_score.accuracy:.1%}"],
+    ["벤치마크 정확도 [95 % 구간]", with_interval(base_score.accuracy, base_score.interval),
+     with_interval(tuned_score.accuracy, tuned_score.interval)],
+    ["심판 점수 평균 (1~5) [95 % 구간]",
+     *(with_interval(sum(v) / len(v), bootstrap_mean_interval(v), percent=False) if v else "판정 없음"
+       for v in ([v.score_y for v in verdicts if v.score_y is not None], [v.score_x for v in verdicts if v.score_x is not None]))],
     ["심판 승 (위치 바꾸기 적용)", wins["y"], wins["x"]],
 ]
 display(Markdown(markdown_table(["측정", "기반 모델", "미세조정"], summary_rows)))
+print(f"질문 {len(questions)}개, 벤치마크 {len(items)}문항: 구간이 겹치거나 짝지은 차이의 구간이 0을 포함하면 두 모델의 순위를 말하지 않습니다.")
 print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown]
@@ -430,7 +473,8 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # - 어댑터는 기반 모델 위에 얹어 불러오고, `disable_adapter()`로 같은 메모리에서 기반 모델과 비교했습니다.
 # - 탐욕적 생성에서는 `temperature`가 쓰이지 않습니다(경고와 같은 답으로 확인). 샘플링 파라미터는 `do_sample=True`와 함께.
 # - 같은 `alpaca_prompt`로 학습하고 평가했으며, 평가 손실·퍼플렉서티·벤치마크를 모두 계산해 비교했습니다.
-#   작은 모델에서는 손실이 먼저 좋아지고, 정답률은 형식을 따르는 능력에 크게 좌우됩니다.
+#   작은 표본의 점수에는 95 % 구간을 붙였습니다: 44문항의 정확도 구간은 ±14 %p 안팎이라, 짝지은 차이의 구간이 0을
+#   포함하는 한 "미세조정이 정답률을 바꿨다"고 말하지 않습니다. 정답률은 답의 형식을 따르는지에도 크게 좌우됩니다.
 # - 블라인드 시트와 LLM 심판을 만들었고, 심판의 위치·길이 편향을 위치 바꾸기와 길이 비율로 점검했습니다.
 # - 생성은 왼쪽 패딩으로 배치하고, 서비스에는 vLLM을 씁니다.
 #
@@ -441,3 +485,40 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 #   어떻게 변하는지 계산하세요. 어느 규칙이 이 벤치마크에 더 공정한가요?
 # - **도전**: 심판에 길이 편향이 있는지 실험하세요. 기반 모델의 답 뒤에 내용 없는 문장("도움이 되었길 바랍니다.")을
 #   덧붙인 버전을 만들어 다시 채점하고, 점수가 오르는지 보세요. 채점 기준을 바꿔 편향을 줄일 수 있나요?
+
+# %% tags=["solution"]
+# 풀이 (기초): 예로 "더 긴 답"에 투표한 사람의 표를 채우고 심판과 비교합니다. 여러분의 실제 투표로 바꿔 다시 실행하세요.
+MY_VOTES = ["1" if len(row["answer_1"]) >= len(row["answer_2"]) else "2" for row in sheet.rows]
+print("나  :", reveal(sheet, MY_VOTES))
+same = sum(mine == theirs for mine, theirs in zip(MY_VOTES, judge_votes))
+print(f"심판과 같은 판정: {same}/{len(MY_VOTES)}")
+
+# %% tags=["solution"]
+# 풀이 (응용): 단답형은 첫 줄 전체가 정답과 같을 때만 정답. 객관식 규칙은 그대로 둡니다.
+from course_utils.evaluation import first_line, normalize
+
+
+def strict_correct(prediction: str, item: dict) -> bool:
+    if item.get("choices"):
+        return is_correct(prediction, item)
+    return normalize(first_line(prediction)) == normalize(item["answer"])
+
+
+for name, preds in (("기반 모델", base_preds), ("미세조정", tuned_preds)):
+    strict = sum(strict_correct(p, item) for p, item in zip(preds, items))
+    loose = sum(is_correct(p, item) for p, item in zip(preds, items))
+    print(f"{name}: 엄격 {with_interval(strict / len(items), wilson_interval(strict, len(items)))} | "
+          f"기본 규칙 {with_interval(loose / len(items), wilson_interval(loose, len(items)))}")
+
+# %% tags=["solution"]
+# 풀이 (도전): 기반 모델 답에 내용 없는 문장을 붙여 다시 채점하고, 같은 질문끼리 점수 차의 95 % 구간을 봅니다.
+padded = [answer + " 도움이 되었길 바랍니다." for answer in base_answers]
+padded_pairs = [swapped_judge_prompts(q, t, b) for q, t, b in zip(questions, tuned_answers, padded)]
+padded_texts = [chat_text(judge_tokenizer, p) for pair in padded_pairs for p in pair]
+padded_verdicts = [combine_swapped(a, b) for a, b in zip(judge_order(padded_texts[0::2]), judge_order(padded_texts[1::2]))]
+before = [v.score_y for v in verdicts]
+after = [v.score_y for v in padded_verdicts]
+low, high = paired_difference_interval(before, after)
+print(f"기반 답의 점수 변화(덧붙인 뒤 - 전): {sum(after) / len(after) - sum(before) / len(before):+.2f}, 95 % 구간 [{low:+.2f}, {high:+.2f}]")
+print("구간이 0을 포함하지 않고 양수면 길이(빈 문장)만으로 점수가 오른 것: 길이 편향." if low > 0 else "이 표본으로는 길이 편향을 말할 수 없습니다.")
+

@@ -365,7 +365,7 @@ print("모든 토큰이 같은가:", all(torch.equal(first, tokens) for tokens i
 # %% [markdown]
 # ## 12. LLaMA-Factory의 `exaone` 템플릿 (교정본)과 같은 Jinja 템플릿
 # LLaMA-Factory로 학습할 때는 `template: exaone`을 씁니다. `src/llamafactory/data/template.py`의 정의는 다음과 같습니다.
-# 시드 자료에는 `{{con_tent}}`라는 오타가 있었는데, 올바른 자리표시자는 **`{{content}}`** 입니다.
+# 원래 강의에는 `{{con_tent}}`라는 오타가 있었는데, 올바른 자리표시자는 **`{{content}}`** 입니다.
 #
 # ```python
 # register_template(
@@ -526,3 +526,63 @@ else:
 # - **도전**: `LAYER_NAMES`를 복사해 `c_fc_0`과 `c_fc_1`을 바꿔 끼운 변환기를 만들고(`llamafy` 모듈의 `LAYER_NAMES`를 잠시 바꿔도 됩니다),
 #   9절의 오차와 11절의 답이 어떻게 망가지는지 측정하세요. 그다음 EXAONE 3.5(`rope_scaling` 유형 `llama3`)의 설정으로 작은 무작위 모델을 만들어
 #   (`tiny_exaone_config`, `random_exaone_weights`) 위치 30,000 근처에서도 logits가 맞는지 확인해 보세요.
+
+# %% tags=["solution"]
+# 풀이 (기초): bf16으로 저장하면 폴더가 절반이 되고, 가중치의 반올림 때문에 오차가 1e-4보다 훨씬 커집니다(가수 7비트).
+def folder_mib(folder: Path) -> float:
+    return sum(f.stat().st_size for f in Path(folder).glob("*.safetensors")) / 2**20
+
+
+bf16_dir = work / "llamafied-bf16"
+bf16_command = [sys.executable, "-m", "course_utils.llamafy", str(exaone_dir), str(bf16_dir), "--dtype", "bfloat16", "--overwrite"]
+assert subprocess.run(bf16_command, cwd=REPO_ROOT, capture_output=True, text=True).returncode == 0
+bf16_model = AutoModelForCausalLM.from_pretrained(bf16_dir, dtype=torch.float32, attn_implementation="eager").eval()
+with torch.no_grad():
+    bf16_error = (bf16_model(input_ids).logits.double() - reference_logits.double()).abs().max().item()
+print(f"fp32 {folder_mib(llama_dir):.0f} MiB, bf16 {folder_mib(bf16_dir):.0f} MiB; bf16 max |logit error| {bf16_error:.2e}")
+del bf16_model
+
+# %% tags=["solution"]
+# 풀이 (응용): 두 줄을 지운 설정으로 변환합니다. llamafy는 빠진 필드에 EXAONE의 기본값을 적어 넣으므로 결과가 같아야 합니다.
+# (LlamaConfig의 기본값 tie_word_embeddings=False, rms_norm_eps=1e-6을 그대로 쓰면 답이 달라집니다.)
+import json
+import shutil
+
+trimmed_dir = work / "exaone-trimmed"
+shutil.copytree(exaone_dir, trimmed_dir, dirs_exist_ok=True)
+trimmed_config = json.loads((trimmed_dir / "config.json").read_text())
+for field in ("tie_word_embeddings", "layer_norm_epsilon"):
+    trimmed_config.pop(field, None)
+(trimmed_dir / "config.json").write_text(json.dumps(trimmed_config, indent=2))
+llamafy(trimmed_dir, work / "llamafied-trimmed", dtype="float32", overwrite=True)
+trimmed_written = json.loads((work / "llamafied-trimmed" / "config.json").read_text())
+print({k: trimmed_written.get(k) for k in ("tie_word_embeddings", "rms_norm_eps")}, "vs",
+      {k: json.loads((llama_dir / "config.json").read_text()).get(k) for k in ("tie_word_embeddings", "rms_norm_eps")})
+trimmed_model = AutoModelForCausalLM.from_pretrained(work / "llamafied-trimmed", dtype=torch.float32, attn_implementation="eager").eval()
+with torch.no_grad():
+    print(f"max |logit difference| vs the full config: {(trimmed_model(input_ids).logits - eager_logits).abs().max().item():.2e}")
+del trimmed_model
+
+# %% tags=["solution"]
+# 풀이 (도전 1): c_fc_0과 c_fc_1을 바꿔 끼우면(gate와 up이 뒤바뀜) 참조 구현과의 오차가 1e-2를 훨씬 넘습니다.
+swapped = {name.replace("c_fc_0", "c_fc_tmp").replace("c_fc_1", "c_fc_0").replace("c_fc_tmp", "c_fc_1"): tensor
+           for name, tensor in reference_weights.items()}
+swapped_logits = exaone_logits(swapped, exaone_config, input_ids)
+print(f"gate/up swapped: max |logit error| {(swapped_logits - reference_logits).abs().max().item():.2e}")
+
+# %% tags=["solution"]
+# 풀이 (도전 2): EXAONE 3.5식 rope_scaling(llama3)을 가진 작은 무작위 모델을 변환하고, 위치 30,000 근처에서 logits를 비교합니다.
+from course_utils.exaone_reference import random_exaone_weights, tiny_exaone_config
+
+rope_config = tiny_exaone_config(max_position_embeddings=32768, rope_scaling={
+    "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+rope_dir = write_checkpoint(work / "tiny-exaone-3.5", rope_config, random_exaone_weights(rope_config))
+llamafy(rope_dir, work / "tiny-exaone-3.5-llamafied", dtype="float32", overwrite=True)
+rope_model = LlamaForCausalLM.from_pretrained(work / "tiny-exaone-3.5-llamafied", dtype=torch.float32, attn_implementation="eager").eval()
+tiny_ids = torch.randint(3, 128, (1, 8), generator=torch.Generator().manual_seed(0))
+far = torch.arange(30000, 30008)[None]
+with torch.no_grad():
+    converted_far = rope_model(tiny_ids, position_ids=far).logits
+reference_far = exaone_logits(random_exaone_weights(rope_config), rope_config, tiny_ids, position_ids=far)
+print(f"positions 30000-30007: max |logit error| {(converted_far - reference_far).abs().max().item():.2e}")
+

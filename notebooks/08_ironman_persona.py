@@ -21,14 +21,14 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/08_ironman_persona.ipynb)
 #
-# 시드 프로젝트는 "프롬프트 엔지니어링만으로는 페르소나에 한계가 있다"는 동기로 한국어 8B 모델(Llama-3, Qwen2)에
+# 원래 강의는 "프롬프트 엔지니어링만으로는 페르소나에 한계가 있다"는 동기로 한국어 8B 모델(Llama-3, Qwen2)에
 # 토니 스타크의 말투를 LoRA로 학습시켰습니다. 이 노트북은 같은 일을 TRL로 하고, **전과 후를 숫자로** 비교합니다.
 #
 # ## 학습 목표
 # - 시스템 프롬프트를 `apply_chat_template`로 넣고, Llama 3 형식(`<|start_header_id|>system<|end_header_id|>` … `<|eot_id|>`)과 오프라인 모델의 ChatML 형식을 눈으로 확인한다.
 # - 시스템 프롬프트가 매 예제마다 토큰을 먹는다는 것을 계산하고, `max_length`에 비해 너무 길면 미리 오류로 잡는다.
 # - TRL `SFTTrainer`로 LoRA SFT를 하되 **답(assistant) 토큰에만 손실**을 주고, 그 라벨을 직접 확인한다.
-# - 학습/검증 손실 곡선으로 과적합을 보고, 시드의 10 epoch 손실표와 비교한다.
+# - 학습/검증 손실 곡선으로 과적합을 보고, 원래 강의의 10 epoch 손실표와 비교한다.
 # - 기본 모델 / 기본 + 시스템 프롬프트 / 파인튜닝 모델을 같은 미공개 질문으로 비교한다: 스타일 마커 비율, 한글 비율, 심사 모델 점수, 일반 상식 유지.
 # - `merge_and_unload`로 병합하고, 병합 전후 logits가 같은지 확인하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
 # - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 토큰이 있을 때만 하는 Hub 업로드, 멀티 GPU 레시피를 안다.
@@ -41,7 +41,7 @@
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, bf16으로 병합 | 다운로드 포함 약 20~30분 (추정) |
 #
 # cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
-# 말하지 않습니다. 같은 셀이 GPU 프로필에서는 시드와 같은 한국어 8B 모델로 돌아갑니다.
+# 말하지 않습니다. 같은 셀이 GPU 프로필에서는 원래 강의와 같은 한국어 8B 모델로 돌아갑니다.
 
 # %%
 # Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
@@ -61,7 +61,7 @@ profile = setup(drive=True)
 
 # %% [markdown]
 # ## 1. 데이터: 토니 스타크의 말투로 쓴 한국어 지시 데이터
-# 이 강의를 위해 새로 쓴 데이터입니다(`data/LICENSE.md`, CC BY 4.0). 시드와 같은 `instruction` / `input` / `output` 구성이고,
+# 이 강의를 위해 새로 쓴 데이터입니다(`data/LICENSE.md`, CC BY 4.0). 원래 강의와 같은 `instruction` / `input` / `output` 구성이고,
 # 잡담, 기술 질문, 리더십 조언, 소코비아 협정, 캐릭터를 지키며 거절하기 등을 다룹니다. 평가용 질문(`ironman_heldout.jsonl`)은
 # 학습 데이터에 **한 번도 나오지 않는** 질문이고, `general_questions.jsonl`은 파인튜닝 뒤에도 틀리면 안 되는 상식 문제입니다.
 
@@ -94,7 +94,7 @@ for rows in bad_rows:
 
 # %% [markdown]
 # ## 2. 시스템 프롬프트와 채팅 템플릿
-# 시드는 LLaMA-Factory 템플릿의 `default_system`에 "당신은 아이언맨 토니 스타크 입니다. …"를 넣었습니다. 같은 생각을
+# 원래 강의는 LLaMA-Factory 템플릿의 `default_system`에 "당신은 아이언맨 토니 스타크 입니다. …"를 넣었습니다. 같은 생각을
 # 강의용으로 다시 쓴 것이 `SYSTEM_PROMPT`입니다. 문자열을 손으로 이어 붙이지 않고, 메시지 목록을 토크나이저의
 # `apply_chat_template`에 넘겨 모델이 학습된 형식 그대로 만듭니다.
 
@@ -165,7 +165,7 @@ print(train_dataset[0])
 # %% [markdown]
 # ## 4. 학습 전: 기본 모델과 "기본 + 시스템 프롬프트"
 # 평가 질문에 대한 답을 먼저 만들어 둡니다. 두 번째 열은 프롬프트 엔지니어링만 한 경우로, 가장 좋은 프롬프트인 전체
-# `SYSTEM_PROMPT`를 씁니다(추론에는 `max_length` 제한이 없습니다). 생성은 탐욕적(greedy)이라 매번 같은 답이 나옵니다.
+# `SYSTEM_PROMPT`를 씁니다(추론에는 `max_length` 제한이 없습니다). `generate`는 `do_sample=False`를 직접 넘겨(Llama-3-Instruct의 `generation_config`는 샘플링이 기본) 매번 같은 답을 내고, EOS와 턴 끝 토큰 `<|eot_id|>`에서 멈춥니다(`stop_token_ids`, 02강).
 # cpu에서는 시간 때문에 분야마다 2개씩, 16개 질문만 씁니다.
 
 # %%
@@ -257,13 +257,13 @@ with measure("페르소나 LoRA 학습") as train_cost:
 plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, train vs eval loss");
 
 # %% [markdown]
-# ## 7. 과적합: 우리 곡선과 시드의 10 epoch 손실표
-# 시드는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
+# ## 7. 과적합: 우리 곡선과 원래 강의의 10 epoch 손실표
+# 원래 강의는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
 # 몇 점을 옮겨 와(직접 계산한 값이 아니라 **인용**입니다) 우리 곡선과 epoch 축에 함께 그립니다. 눈여겨볼 점:
 #
-# - 시드의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
+# - 원래 강의의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
 #   같은 예제를 두 번째로 볼 때 손실이 갑자기 낮다는 것은 일반화가 아니라 **암기**의 신호입니다.
-# - 시드는 검증 손실을 재지 않았습니다. 우리 곡선에는 검증 손실이 있어, 학습 손실이 내려가는 동안 검증 손실이 멈추거나
+# - 원래 강의는 검증 손실을 재지 않았습니다. 우리 곡선에는 검증 손실이 있어, 학습 손실이 내려가는 동안 검증 손실이 멈추거나
 #   올라가는 지점이 과적합이 시작되는 곳입니다.
 # - 대책: epoch를 줄이고(2~3), `val_size`/`eval_strategy`로 검증 손실을 재고, 가장 좋은 체크포인트를 고르거나
 #   (`load_best_model_at_end=True`) 멈춥니다(`EarlyStoppingCallback`). 페르소나처럼 작은 데이터일수록 빨리 외웁니다.
@@ -344,17 +344,23 @@ with measure("심사와 상식 문제"):
         results[column] = {
             "marker": marker_rate(texts, questions), "hangul": mean_hangul_share(texts), "judge": sum(scores) / len(scores),
             "general": general_accuracy(replies, expected), "answer_loss": answer_loss,
-            "groups": marker_rates_by_group(texts, questions),
+            "groups": marker_rates_by_group(texts, questions), "scores": scores, "texts": texts,
         }
 
 # %%
 from IPython.display import Markdown, display
 
-from course_utils.evaluation import markdown_table
+from course_utils.evaluation import bootstrap_mean_interval, markdown_table, wilson_interval, with_interval
+from course_utils.persona import hangul_share
 
+# every score with its 95 % interval: Wilson for shares of answers, bootstrap for means over answers
+n, m = len(questions), len(general_rows)
 headers = ["열", "스타일 마커 비율 ↑", "한글 비율 ↑", "심사 점수 (1~5) ↑", "상식 정답률 (유지)", "상식 정답 손실 (유지)"]
 table = [
-    [column, f"{r['marker']:.0%}", f"{r['hangul']:.0%}", f"{r['judge']:.2f}", f"{r['general']:.0%}", f"{r['answer_loss']:.2f}"]
+    [column, with_interval(r["marker"], wilson_interval(round(r["marker"] * n), n)),
+     with_interval(r["hangul"], bootstrap_mean_interval([hangul_share(t) for t in r["texts"]])),
+     with_interval(r["judge"], bootstrap_mean_interval(r["scores"]), percent=False),
+     with_interval(r["general"], wilson_interval(round(r["general"] * m), m)), f"{r['answer_loss']:.2f}"]
     for column, r in results.items()
 ]
 display(Markdown(f"**{profile.name} 프로필, 평가 질문 {len(questions)}개, 상식 문제 {len(general_rows)}개**\n\n" + markdown_table(headers, table)))
@@ -363,6 +369,8 @@ display(Markdown("마커 묶음별 비율\n\n" + markdown_table(["열"] + groups
 
 # %% [markdown]
 # ### 이 결과를 테스트로
+# 표의 `[ ]`는 95 % 구간입니다(비율은 Wilson, 평균은 부트스트랩). 상식 문제는 10개뿐이라 한 문제가 10 %p이고 구간은 ±25 %p
+# 안팎입니다: "상식 유지"는 큰 손실이 보이지 않는다는 뜻일 뿐 같다는 증명이 아니며, 구간이 겹치는 두 열의 순위는 말하지 않습니다.
 # 이 노트북이 CI의 테스트이기도 합니다(`make test`가 cpu 프로필로 실행). cpu 프로필에서 파인튜닝 모델은 두 기준선 모두보다
 # 스타일 마커 비율이 **20%p 이상**, 한글 비율이 **5%p 이상** 높아야 하고, 상식은 기본 모델보다 정답이 2문제 넘게 줄거나
 # 정답 손실이 0.5 넘게 늘면 안 됩니다. 심사 점수는 135M 심사 모델이 약해서 검사하지 않습니다. GPU 프로필에서는 숫자를 보여 주기만 합니다.
@@ -516,3 +524,38 @@ print(f"이 노트북의 학습: {train_cost}")
 # 1. **기초**: `STYLE_MARKERS`에 표지어 두 개를 더하고(학습 답에 실제로 나오는 말로), 세 열의 마커 비율이 어떻게 바뀌는지 보세요. 마커 목록이 넓어질수록 기준선도 오르지 않나요?
 # 2. **응용**: `SFTConfig`에 `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, `save_strategy="steps"`를 더해 검증 손실이 가장 낮은 시점의 어댑터로 표를 다시 만드세요. 마지막 스텝의 모델과 무엇이 다른가요?
 # 3. **도전**: 심사 점수를 사람의 판단과 비교하세요. 평가 질문 10개에 대해 세 열의 답을 이름을 가리고 섞어(`course_utils.evaluation.blind_ab_sheet`) 직접 1~5점을 매기고, 심사 모델 점수와의 순위 상관을 계산하세요. cpu와 GPU 프로필의 심사 모델은 각각 얼마나 믿을 만한가요?
+
+# %% tags=["solution"]
+# 풀이 1 (기초): 학습 답에 실제로 나오는 말 두 개를 묶음 하나로 더합니다. 기준선의 비율도 함께 오르는지 봅니다.
+import json
+
+from course_utils.environment import DATA_DIR
+from course_utils.persona import marker_hits
+
+train_answers = [json.loads(line)["output"] for line in (DATA_DIR / "persona" / "ironman_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+extra = tuple(word for word in ("자비스", "슈트", "수트", "천재") if any(word in a for a in train_answers))[:2]
+wider = {**STYLE_MARKERS, "extra": extra}
+print("더한 표지어:", extra)
+for column, texts in answers.items():
+    k_before = round(marker_rate(texts, questions) * len(texts))
+    k_after = round(marker_rate(texts, questions, wider) * len(texts))
+    print(f"{column}: {with_interval(k_before / len(texts), wilson_interval(k_before, len(texts)))} -> "
+          f"{with_interval(k_after / len(texts), wilson_interval(k_after, len(texts)))}")
+
+# %% tags=["solution"]
+# 풀이 2 (응용): 검증 손실이 가장 낮았던 스텝을 기록에서 찾습니다. 그 어댑터로 표를 다시 만들려면 SFTConfig에
+# load_best_model_at_end=True, metric_for_best_model="eval_loss", save_strategy="steps", save_steps=eval_steps를 두고 다시 학습합니다.
+persona_evals = [(e["step"], e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e]
+if persona_evals:
+    best_step, best_eval = min(persona_evals, key=lambda point: point[1])
+    print(f"검증 손실 최저: 스텝 {best_step} ({best_eval:.3f}), 마지막 스텝 {persona_evals[-1][0]} ({persona_evals[-1][1]:.3f})")
+
+# %% tags=["solution"]
+# 풀이 3 (도전): 사람 점수와 심사 점수의 순위 상관(Spearman). 아래 human은 예시로 마커 수를 넣었습니다: 직접 매긴 1~5점으로 바꾸세요.
+import pandas as pd
+
+judged = [(column, text, score) for column, r in results.items() for text, score in zip(r["texts"], r["scores"])]
+human = [1 + min(4, len(marker_hits(text))) for _, text, _ in judged]
+frame = pd.DataFrame({"human": human, "judge": [score for _, _, score in judged]})
+print(f"{len(frame)}개 답, Spearman 순위 상관: {frame['human'].corr(frame['judge'], method='spearman'):.2f}")
+

@@ -9,7 +9,8 @@ from course_utils.evaluation import (
     JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
     is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
     perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
-    check_benchmark_item,
+    check_benchmark_item, completion_token_ids, wilson_interval, bootstrap_mean_interval, paired_difference_interval,
+    with_interval, topic_overlap, load_probe_questions,
 )
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
@@ -53,6 +54,30 @@ def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_model):
     assert batched == pytest.approx(total / count, rel=1e-4)
     # padding and batch size do not change the number
     assert completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
+
+
+def test_chat_prompt_keeps_a_single_bos(llama3_tokenizer):
+    from course_utils.generation import chat_text
+
+    prompt = chat_text(llama3_tokenizer, "1+1?")
+    assert prompt.startswith("<|begin_of_text|>")  # the Llama 3 chat template writes the BOS itself
+    ids, labels = completion_token_ids(llama3_tokenizer, prompt, "2<|eot_id|>")
+    assert ids.count(128000) == 1 and ids[0] == 128000
+    assert [t for t in labels if t != -100] == llama3_tokenizer.encode("2<|eot_id|>", add_special_tokens=False)
+    # a plain Alpaca prompt still gets the BOS Llama 3 adds by default, as TRL trained it
+    plain_ids, _ = completion_token_ids(llama3_tokenizer, alpaca_prompt("1+1?"), "2")
+    assert plain_ids.count(128000) == 1 and plain_ids[0] == 128000
+
+
+def test_completion_loss_of_a_chat_prompt_is_computed_after_one_bos(llama3_tokenizer, tiny_llama3):
+    from course_utils.generation import chat_text
+
+    prompt, completion = chat_text(llama3_tokenizer, "Say hi."), "Hi!<|eot_id|>"
+    ids = torch.tensor([llama3_tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
+    n_prompt = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    logits = tiny_llama3(input_ids=ids).logits[0, :-1]
+    expected = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :].mean().item()
+    assert completion_loss(tiny_llama3, llama3_tokenizer, [prompt], [completion]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_completion_loss_refuses_empty_completions(tokenizer, tiny_model):
@@ -186,3 +211,74 @@ def test_markdown_table_escapes_cells():
     table = markdown_table(["a", "b"], [["x|y", "line1\nline2"], [0.12345, 3]])
     assert table.splitlines()[0] == "| a | b |"
     assert "x\\|y" in table and "line1<br>line2" in table and "0.123" in table
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    # 20/44 (the benchmark's size): Wilson 95 % is [0.3171, 0.5994] (by hand: centre 0.4582, half-width 0.1411); 0/10 is not a zero-width interval
+    low, high = wilson_interval(20, 44)
+    assert low == pytest.approx(0.3171, abs=1e-3) and high == pytest.approx(0.5994, abs=1e-3)
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-3))
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(10, 10)[0] == pytest.approx(0.7225, abs=1e-3)
+    with pytest.raises(ValueError, match="between 0 and a positive total"):
+        wilson_interval(3, 0)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_items():
+    small = bootstrap_mean_interval([1, 2, 3, 4, 5])
+    large = bootstrap_mean_interval([1, 2, 3, 4, 5] * 20)
+    assert small[0] < 3 < small[1] and large[0] < 3 < large[1]
+    assert large[1] - large[0] < small[1] - small[0]
+    assert bootstrap_mean_interval([2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_paired_difference_contains_zero_when_models_swap_equally_many_items():
+    before = [1, 0] * 10 + [1] * 24
+    after = [0, 1] * 10 + [1] * 24  # ten items won, ten lost: no evidence either way
+    low, high = paired_difference_interval(before, after)
+    assert low < 0 < high
+    low, high = paired_difference_interval([0] * 44, [1] * 30 + [0] * 14)
+    assert low > 0
+
+
+def test_benchmark_score_reports_its_interval():
+    score = score_benchmark([MC, SHORT], ["A", "57"])
+    assert score.per_item == [True, False]
+    assert score.interval == wilson_interval(1, 2)
+    assert "50.0 % [" in str(score)
+    assert with_interval(0.5, (0.25, 0.75)) == "50.0 % [25.0, 75.0]"
+    assert with_interval(3.0, (2.5, 3.25), percent=False) == "3.00 [2.50, 3.25]"
+
+
+# The measure: topic_overlap (shared content words over the smaller set). Measured on data/alpaca_ko_en.jsonl, the
+# probes the course used before scored 0.67-1.0 against the rows they paraphrase (91, 191, 259, 303); the shipped
+# probes score at most 0.33. Below 0.5 means no training row shares more than half of a probe's topic words.
+PROBE_DISTANCE = 0.5
+OLD_PROBES = {
+    "Give three tips for staying healthy.": 91,
+    "Explain in two sentences what fine-tuning a language model means.": 191,
+    "파이썬에서 리스트와 튜플의 차이를 설명해 주세요.": 259,
+    "한국의 사계절을 한 문장씩 소개해 주세요.": 303,
+}
+
+
+def training_questions() -> list[str]:
+    import json
+
+    from course_utils.alpaca_data import OFFLINE_FILE
+
+    rows = [json.loads(line) for line in OFFLINE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [f"{row['instruction']} {row['input']}" for row in rows]
+
+
+def test_the_measure_catches_the_paraphrases_lesson_06_used_to_probe_with():
+    rows = training_questions()
+    for probe, row in OLD_PROBES.items():
+        assert topic_overlap(probe, rows[row - 1]) >= PROBE_DISTANCE, (probe, rows[row - 1])
+    assert topic_overlap("Why does ice float on water?", "What are some ways to save water at home?") < PROBE_DISTANCE
+
+
+def test_every_probe_stays_away_from_every_training_row():
+    probes, rows = load_probe_questions(), training_questions()
+    assert len(probes) == 6
+    near = [(p, r, round(topic_overlap(p, r), 2)) for p in probes for r in rows if topic_overlap(p, r) >= PROBE_DISTANCE]
+    assert not near, f"probe questions paraphrase training rows: {near}"

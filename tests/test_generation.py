@@ -1,4 +1,9 @@
-from course_utils.generation import chat_text, generate
+import copy
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from course_utils.generation import chat_text, generate, stop_token_ids
 
 
 def test_chat_text_uses_the_template_and_opens_the_assistant_turn(offline_tokenizer):
@@ -21,3 +26,53 @@ def test_left_padded_batch_gives_the_same_answers_as_one_by_one(offline_model, o
     single = [generate(offline_model, offline_tokenizer, [p], max_new_tokens=12)[0] for p in prompts]
     assert batched == single
     assert offline_tokenizer.padding_side == "right"  # restored after generation
+
+
+def test_generate_is_greedy_even_when_the_generation_config_samples(offline_model, offline_tokenizer):
+    # Llama-3-Instruct ships generation_config.json with do_sample=True, temperature=0.6, top_p=0.9
+    prompt = [chat_text(offline_tokenizer, "Write one sentence about the sea.")]
+    greedy = generate(offline_model, offline_tokenizer, prompt, max_new_tokens=16, do_sample=False)
+    saved = copy.deepcopy(offline_model.generation_config)
+    offline_model.generation_config.do_sample, offline_model.generation_config.temperature = True, 3.0
+    try:
+        runs = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            runs.append(generate(offline_model, offline_tokenizer, prompt, max_new_tokens=16))
+    finally:
+        offline_model.generation_config = saved
+    assert runs == [greedy] * 3
+
+
+def test_stop_tokens_of_llama3_include_end_of_turn(llama3_tokenizer):
+    assert llama3_tokenizer.eos_token == "<|end_of_text|>"
+    assert stop_token_ids(llama3_tokenizer) == [128001, 128009]  # <|end_of_text|>, <|eot_id|>
+
+
+def test_stop_tokens_of_smollm2_are_its_eos(offline_tokenizer):
+    assert stop_token_ids(offline_tokenizer) == [offline_tokenizer.eos_token_id]  # <|im_end|> is SmolLM2's EOS
+
+
+class EndTurnThenRambleOn(LogitsProcessor):
+    """Forces 'Hi' then <|eot_id|>, then ' again' forever: what a chat model does when nothing stops it at eot."""
+
+    def __init__(self, prompt_length: int, script: list[int], tail: int):
+        self.prompt_length, self.script, self.tail = prompt_length, script, tail
+
+    def __call__(self, input_ids, scores):
+        step = input_ids.shape[1] - self.prompt_length
+        forced = self.script[step] if step < len(self.script) else self.tail
+        scores = torch.full_like(scores, -float("inf"))
+        scores[:, forced] = 0.0
+        return scores
+
+
+def test_chat_generation_stops_at_the_end_of_the_turn(tiny_llama3, llama3_tokenizer):
+    prompt = chat_text(llama3_tokenizer, "Say hi.")
+    assert prompt.startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>")
+    length = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    hi, again = llama3_tokenizer.encode("Hi", add_special_tokens=False), llama3_tokenizer.encode(" again", add_special_tokens=False)
+    eot = llama3_tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    forcing = LogitsProcessorList([EndTurnThenRambleOn(length, hi + [eot], again[0])])
+    answer = generate(tiny_llama3, llama3_tokenizer, [prompt], max_new_tokens=8, logits_processor=forcing)
+    assert answer == ["Hi"]

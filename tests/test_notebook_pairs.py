@@ -1,8 +1,10 @@
-"""Every notebook is a jupytext pair: the py:percent source is edited, the .ipynb twin must match it."""
+"""Every notebook is a jupytext pair: the py:percent source is edited, the .ipynb twin must match it without solutions."""
 from pathlib import Path
 
 import jupytext
 import pytest
+
+from course_utils.exercises import learner_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
@@ -26,7 +28,8 @@ def test_the_eight_lessons_are_there_in_teaching_order():
 def test_ipynb_matches_its_py_source(source: Path):
     twin = source.with_suffix(".ipynb")
     assert twin.is_file(), f"{twin.name} is missing: run `make sync`."
-    assert cells(jupytext.read(source)) == cells(jupytext.read(twin)), f"{twin.name} is out of sync with {source.name}: run `make sync`."
+    expected = cells(learner_notebook(jupytext.read(source)))  # the learner's notebook: solution cells cut
+    assert expected == cells(jupytext.read(twin)), f"{twin.name} is out of sync with {source.name}: run `make sync`."
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

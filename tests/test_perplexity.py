@@ -56,3 +56,15 @@ def test_windows_are_scored_separately(tokenizer):
 def test_bad_input_is_an_error(tokenizer, texts, max_length):
     with pytest.raises(ValueError):
         perplexity(tiny_model(64), tokenizer, texts, max_length=max_length)
+
+
+def test_chat_text_is_scored_after_a_single_bos(tiny_llama3, llama3_tokenizer):
+    from course_utils.generation import chat_text
+    from course_utils.perplexity import perplexity
+
+    text = chat_text(llama3_tokenizer, "Say hi.") + "Hi!<|eot_id|>"
+    ids = torch.tensor([llama3_tokenizer(text, add_special_tokens=False)["input_ids"]])
+    assert ids[0, :2].tolist() == [128000, 128006]
+    logits = tiny_llama3(input_ids=ids).logits[0, :-1]
+    expected = math.exp(torch.nn.functional.cross_entropy(logits, ids[0, 1:]).item())
+    assert perplexity(tiny_llama3, llama3_tokenizer, [text]) == pytest.approx(expected, rel=1e-5)

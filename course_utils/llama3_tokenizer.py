@@ -1,0 +1,102 @@
+"""The real Llama 3 tokenizer built offline from PyPI `llama-models`' tiktoken file, for tests that need its BOS and <|eot_id|>.
+
+SmolLM2 has no BOS and ends turns with its EOS, so only the real Llama 3 vocabulary shows the doubled-BOS and
+end-of-turn bugs. `llama-models==0.3.0` (installed with --no-deps) ships `llama_models/llama3/tokenizer.model`.
+"""
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerFast
+
+# Llama 3's pre-tokenizer regex (llama_models/llama3/tokenizer.py, `pat_str`).
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Llama 3.0's 256 special tokens in id order from 128000 (Llama 3.1 renamed some; the course's 8B models are 3.0).
+LLAMA3_SPECIAL_TOKENS = (
+    ["<|begin_of_text|>", "<|end_of_text|>"]
+    + [f"<|reserved_special_token_{i}|>" for i in range(4)]
+    + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
+    + [f"<|reserved_special_token_{i}|>" for i in range(5, 251)]
+)
+# Meta's Llama 3 Instruct chat template (the one Llama-3-8B-Instruct ships), BOS first, every turn closed by <|eot_id|>.
+LLAMA3_CHAT_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
+    " + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
+def llama3_tokenizer_file() -> Path:
+    """Where the installed `llama-models` keeps Llama 3's tiktoken file, or one sentence on how to install it."""
+    try:
+        import llama_models
+    except ImportError:
+        raise ImportError(
+            "The Llama 3 tokenizer file comes from PyPI's llama-models: run `pip install --no-deps llama-models==0.3.0`."
+        ) from None
+    return Path(llama_models.__file__).parent / "llama3" / "tokenizer.model"
+
+
+@lru_cache(maxsize=1)
+def _byte_table() -> dict[int, str]:
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return bytes_to_unicode()
+
+
+def _byte_level(token: bytes) -> str:
+    table = _byte_table()
+    return "".join(table[b] for b in token)
+
+
+@lru_cache(maxsize=1)
+def load_llama3_tokenizer() -> PreTrainedTokenizerFast:
+    """Llama 3(.0) Instruct's fast tokenizer with its chat template: ids match Meta's (about 10 s to build, cached)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+
+    ranks: dict[bytes, int] = {}
+    for line in llama3_tokenizer_file().read_text().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    # merges from ranks, as transformers' TikTokenConverter derives them
+    merges = []
+    for token, rank in ranks.items():
+        for cut in range(1, len(token)):
+            left, right = token[:cut], token[cut:]
+            if left in ranks and right in ranks:
+                merges.append((rank, ranks[left], ranks[right], left, right))
+    merges.sort()
+    vocab = {_byte_level(token): rank for token, rank in ranks.items()}
+    backend = Tokenizer(BPE(vocab, [(_byte_level(m[3]), _byte_level(m[4])) for m in merges], fuse_unk=False))
+    backend.model.ignore_merges = True
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in LLAMA3_SPECIAL_TOKENS])
+    bos = "<|begin_of_text|>"
+    backend.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{bos}:0 $A:0", pair=f"{bos}:0 $A:0 {bos}:1 $B:1", special_tokens=[(bos, len(ranks))]
+            ),
+        ]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=bos,
+        eos_token="<|end_of_text|>",
+        chat_template=LLAMA3_CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
