@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit notebooks sync clean
+.PHONY: install model run test unit notebooks sync clean llamafactory-check
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ unit: model
 # After editing a notebook's .py source: regenerate its .ipynb twin (outputs stay empty).
 sync: install
 	$(VENV)/bin/jupytext --to ipynb notebooks/*.py
+
+# LLaMA-Factory 0.9.5 itself, in a throwaway venv of its own, on lesson 08's export (not in `make test`: see
+# recipes/llamafactory/README.md); writes benchmarks/results/llamafactory_check.{json,md}.
+llamafactory-check: model
+	recipes/llamafactory/run_check.sh $(PY)
 
 clean:
 	rm -rf build outputs runs
