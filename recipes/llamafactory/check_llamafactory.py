@@ -239,7 +239,9 @@ def write_results(result: dict) -> None:
         lines.append(f"| {name} | {row['rows_equal']}/{row['rows']} rows: LLaMA-Factory's token ids = the course's {'✔' if row['ok'] else '✘ ' + '; '.join(row['problems'])} |")
     for name, row in result["exaone"].items():
         lines.append(
-            f"| EXAONE `{name}`: lesson 07 Jinja = LLaMA-Factory `exaone` | {'✔' if row['jinja_equals_llamafactory'] else '✘ (expected: ' + result['exaone_expected'].get(name, '') + ')'} |"
+            f"| EXAONE `{name}`: lesson 07 Jinja = LLaMA-Factory `exaone` | "
+            + ("✔" if row["jinja_equals_llamafactory"] else f"differs, as lesson 07 teaches: {result['exaone_expected'].get(name, '✘')}")
+            + " |"
         )
         lines.append(f"| EXAONE `{name}`: lesson 07's printed block = LLaMA-Factory `exaone` | {'✔' if row['lesson07_block_equals_llamafactory'] else '✘'} |")
     lines.append(f"| the export's ironman_lora_sft.yaml passes LLaMA-Factory's parser | {'✔' if result['export_config_accepted'] else '✘'} |")
@@ -299,7 +301,7 @@ def main() -> None:
         "pipeline": pipeline,
         "exaone": exaone,
         # Lesson 07 says so too: without a system turn EXAONE's Jinja adds an empty one and LLaMA-Factory does not.
-        "exaone_expected": {"without_system": "Jinja adds an empty [|system|][|endofturn|] turn, LLaMA-Factory does not"},
+        "exaone_expected": {"without_system": "the Jinja adds an empty `[|system|][|endofturn|]` turn, LLaMA-Factory does not (✔ exactly that)"},
         "export_config_accepted": accepted,
         "training": training,
         "timing": {
