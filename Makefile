@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels llamafactory-check
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ colab: install
 sync: install
 	$(PY) -m course_utils.exercises learner
 	$(PY) -m course_utils.exercises solutions build/solutions
+
+# LLaMA-Factory 0.9.5 itself, in a throwaway venv of its own, on lesson 08's export (not in `make test`: see
+# recipes/llamafactory/README.md); writes benchmarks/results/llamafactory_check.{json,md}.
+llamafactory-check: model
+	recipes/llamafactory/run_check.sh $(PY)
 
 clean:
 	rm -rf build outputs runs
