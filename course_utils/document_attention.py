@@ -93,6 +93,7 @@ def padded_causal_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
     return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scaling, enable_gqa=gqa)
 
 
+@torch.compiler.disable  # runs eagerly inside compiled layers: its document boundaries are data, not shapes
 def document_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                                attention_mask: torch.Tensor | None, dropout: float = 0.0,
                                scaling: float | None = None, **kwargs) -> tuple[torch.Tensor, None]:

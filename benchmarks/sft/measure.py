@@ -285,7 +285,6 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
 
     CountingSFTTrainer, StepClock = make_trainer_class()
     setup_start = time.perf_counter()
-    shape = ModelShape.from_config(config)
     dtype = compute_dtype(recipe, device)
     attention = "sdpa"
     if recipe.attention == "document":
@@ -312,9 +311,24 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
     )
     if dtype == torch.float16:
         fp32_adapters(trainer.model)
-    trainer.counter = BatchCounter()
     trainer.trl_metrics = recipe.trl_metrics
     compiled_layers = compile_decoder_layers(trainer.model) if recipe.compile_layers else 0
+    row = train_and_measure(recipe, trainer, clock, config=config, device=device, matmul_tflops=matmul_tflops,
+                            setup_start=setup_start, gradient_checkpointing=recipe.gradient_checkpointing)
+    row.update(attn_implementation=attention, attention_kernel=attention_kernel(attention, device, dtype),
+               compiled_layers=compiled_layers, load_seconds=load_seconds, model_memory_gib=model_gib)
+    del trainer, model
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def train_and_measure(recipe: Recipe, trainer, clock, *, config: dict, device: str, matmul_tflops: float,
+                      setup_start: float, gradient_checkpointing: bool) -> dict:
+    """Train a built trainer (with `clock` among its callbacks) and return the recipe's row of the table."""
+    shape = ModelShape.from_config(config)
+    trainer.counter = BatchCounter()
     eval_seconds: list[tuple[int, float]] = []
     original_evaluate = trainer.evaluate
 
@@ -353,7 +367,7 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
     steady_time = sum(step_seconds[s] for s in steady)
     sums = {key: sum(steps[s][key] for s in steady) for key in ("tokens", "loss_tokens", "pairs", "padded", "sequences")}
     flops = step_flops(shape, recipe.lora_arguments()["r"], sums["tokens"], sums["loss_tokens"], sums["pairs"],
-                       recipe.gradient_checkpointing)
+                       gradient_checkpointing)
     all_tokens = sum(v["tokens"] for v in steps.values())
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     eval_losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
@@ -362,9 +376,6 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
         "name": recipe.name,
         "description": recipe.description,
         "recipe": recipe.summary(),
-        "attn_implementation": attention,
-        "attention_kernel": attention_kernel(attention, device, dtype),
-        "compiled_layers": compiled_layers,
         "setup_seconds": setup_seconds,
         **{k: v for k, v in timing.items()},
         "samples_per_100_steps": recipe.effective_batch_size * MAX_STEPS,
@@ -376,8 +387,6 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
         "tokens_in_run": all_tokens,
         "peak_memory_gib": peak_gib,
         "peak_reserved_gib": reserved_gib,
-        "model_memory_gib": model_gib,
-        "load_seconds": load_seconds,
         "flops_per_token": flops["total"] / sums["tokens"],
         "model_flops_per_token": flops["model"] / sums["tokens"],
         "achieved_tflops": flops["total"] / steady_time / 1e12,
@@ -397,9 +406,5 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
         except torch.OutOfMemoryError as error:
             row["stress_peak_memory_gib"] = None
             row["stress_error"] = f"out of memory: {error}"[:300]
-    del trainer, model
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
     return row
 

@@ -137,8 +137,8 @@ UNSLOTH = Recipe(
     "use_gradient_checkpointing='unsloth', lora_dropout 0, padded batches of 2 x accumulation 8, adamw_8bit, bf16)",
     sft=dict(per_device_train_batch_size=2, gradient_accumulation_steps=8, per_device_eval_batch_size=8,
              max_length=2048, eval_steps=50, learning_rate=2e-4, optim="adamw_8bit", padding_free=False,
-             **NO_CHECKPOINTING),
-    lora_dropout=0.0, stop_after=18, runner="unsloth",
+             gradient_checkpointing=False),  # Unsloth checkpoints itself; transformers 5.17 has no activation_*
+    lora_dropout=0.0, stop_after=13, runner="unsloth",
 )
 BEST = dict(**DOCUMENT_ATTENTION, **NO_DROPOUT)  # plus HOST_SYNCS_OFF, merged below
 

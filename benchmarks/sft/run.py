@@ -57,7 +57,8 @@ def run_isolated(recipe: Recipe, args: argparse.Namespace, checkpoint: Path, mat
     command += ["--tiny"] if args.tiny else []
     command += ["--tiny-4bit"] if args.tiny_4bit else []
     try:
-        code = subprocess.run(command, timeout=timeout, cwd=REPO_ROOT, env=child_environment()).returncode
+        unsloth_site = args.unsloth_pythonpath if recipe.runner == "unsloth" else None
+        code = subprocess.run(command, timeout=timeout, cwd=REPO_ROOT, env=child_environment(unsloth_site)).returncode
     except subprocess.TimeoutExpired:
         return {"name": recipe.name, "description": recipe.description, "error": f"timeout after {timeout:.0f} s"}
     if row_out.is_file():  # a child that failed may still have written its row with the exact error
@@ -65,9 +66,10 @@ def run_isolated(recipe: Recipe, args: argparse.Namespace, checkpoint: Path, mat
     return {"name": recipe.name, "description": recipe.description, "error": f"child exited with code {code}"}
 
 
-def child_environment() -> dict[str, str]:
-    """The parent's environment with the repository first on PYTHONPATH, so `-m benchmarks.sft` resolves."""
-    path = os.environ.get("PYTHONPATH", "")
+def child_environment(replace_path: str | None = None) -> dict[str, str]:
+    """The parent's environment with the repository first on PYTHONPATH, so `-m benchmarks.sft` resolves;
+    `replace_path` instead of the parent's PYTHONPATH (Unsloth's own package set must not see the course's)."""
+    path = replace_path if replace_path is not None else os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)}
 
 
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="finish within this many seconds: later recipes are skipped or cut off")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="each recipe in its own process (default: on a GPU)")
+    parser.add_argument("--unsloth-pythonpath", default=os.environ.get("SFT_UNSLOTH_PYTHONPATH"),
+                        help="PYTHONPATH of the unsloth row's process (its own site: trl <= 1.15, datasets < 5); "
+                             "default $SFT_UNSLOTH_PYTHONPATH, else the parent's")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--row-out", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-tflops", type=float, default=None, help=argparse.SUPPRESS)
