@@ -175,6 +175,7 @@ def run_all(args: argparse.Namespace) -> dict:
                 traceback.print_exc()
                 row = {"name": recipe.name, "description": recipe.description,
                        "error": f"{type(error).__name__}: {error}"[:500]}
+        row["wall_seconds"] = time.perf_counter() - started - elapsed  # the whole row: process, load, train, eval
         result["recipes"].append(row)
         if "error" not in row:
             print(f"{row['name']}: {row['seconds_for_100_steps']:.1f} s/100 steps ({row['timing']}), "
