@@ -180,3 +180,19 @@ def test_unsloth_row_is_skipped_with_its_reason_on_cpu(tmp_path):
     result = run.main(["--tiny", "--recipes", "unsloth", "--out", str(tmp_path)])
     assert result["recipes"][0]["error"].startswith("skipped: Unsloth needs a CUDA GPU")
     assert "| unsloth | not run: skipped: Unsloth needs a CUDA GPU" in (tmp_path / "sft_benchmark.md").read_text()
+
+
+def test_unsloth_row_records_the_exact_error_when_unsloth_cannot_load(tmp_path):
+    """Here Unsloth is not installed: the row must carry the import error, not vanish (on the GPU, any error)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("unsloth") is not None:
+        pytest.skip("Unsloth is installed here")
+    row_out = tmp_path / "unsloth.json"
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.sft.unsloth_row", "--row-out", str(row_out),
+                                "--model-dir", str(tmp_path), "--matmul-tflops", "1"], cwd=REPO_ROOT,
+                               env=run.child_environment(), capture_output=True, text=True, timeout=120)
+    row = json.loads(row_out.read_text())
+    assert completed.returncode == 1 and row["name"] == "unsloth"
+    assert row["error"] == "ModuleNotFoundError: No module named 'unsloth'"
