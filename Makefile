@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels llamafactory-check
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth llamafactory-check
 
 install: $(STAMP)
 
@@ -82,3 +82,19 @@ gpu-wheels:
 	cd .whl && for w in bitsandbytes-*.whl; do zip -q -d $$w $$(unzip -Z1 $$w | grep 'libbitsandbytes_.*\.so$$' \
 		| grep -v -e 'libbitsandbytes_cpu.so' -e 'libbitsandbytes_cuda130.so') || true; done
 	du -sh .whl
+
+# The `unsloth` row of benchmarks/sft (its own package set: Unsloth 2026.10 pins transformers <= 5.17, which the lent
+# machine has preinstalled, trl <= 1.15 and datasets < 5). Into .whl/unsloth/ (carried with .whl). Unsloth's wheel is
+# 28.6 MB, 26.6 of them its web "studio" and CLI, which training never imports: they are cut out (2.0 MB left).
+# Install there into a second site, beside the course's own (which has transformers 5.23 and trl 1.16):
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site_unsloth \
+#     .whl/unsloth/*.whl $$(ls .whl/peft-* .whl/bitsandbytes-* .whl/dill-* .whl/multiprocess-* .whl/xxhash-* .whl/psutil-*)
+GPU_WHEELS_UNSLOTH := unsloth==2026.10.9 unsloth_zoo==2026.10.9 trl==1.15.0 datasets==4.3.0 torchao==0.18.0 \
+	cut_cross_entropy==25.1.1 msgspec==0.23.0 einops==0.8.2
+gpu-wheels-unsloth:
+	mkdir -p .whl/unsloth
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform any -d .whl/unsloth $(GPU_WHEELS_UNSLOTH)
+	cd .whl/unsloth && for w in unsloth-2*.whl; do zip -q -d $$w 'studio/*' 'unsloth_cli/*' || true; done
+	du -sh .whl .whl/unsloth
