@@ -286,6 +286,16 @@ def merge_adapter_into_checkpoint(
     return MergeReport(destination, merged, copied, len(shards), time.perf_counter() - start, notes)
 
 
+def logit_gap(logits: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
+    """(relative error ||a - b|| / ||b||, top-1 agreement) of two models' logits at the same positions.
+
+    A max absolute difference grows with the logits' scale and with 16-bit rounding; these two do not.
+    """
+    logits, reference = logits.float(), reference.float()
+    relative = ((logits - reference).norm() / reference.norm()).item()
+    return relative, (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
+
+
 def base_checkpoint_folder(model_id: str, profile) -> Path:
     """The base model as a folder on disk: the offline (or mirrored) copy, else the Hub snapshot (downloaded once)."""
     from .offline_model import resolve_model
