@@ -141,7 +141,11 @@ def _convert(name: str, tensor: torch.Tensor, config: dict, outtype: str) -> tup
     if array.ndim == 1:
         return array.astype(np.float32), None  # norms stay f32, as llama.cpp keeps them
     if outtype == "q8_0" and array.shape[-1] % 32 == 0:
-        return gguf.quants.quantize(array, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0
+        kind = gguf.GGMLQuantizationType.Q8_0
+        out = np.empty(_planned(name, array.shape, outtype)[0], dtype=np.uint8)
+        for start in range(0, array.shape[0], 4096):  # in row blocks: quantize's temporaries stay small (8B embedding: 2 GB in fp32)
+            out[start:start + 4096] = gguf.quants.quantize(array[start:start + 4096], kind)
+        return out, kind
     return array.astype(np.float16), None
 
 

@@ -453,7 +453,10 @@ if profile.name != "t4":
     base16 = load_causal_lm(profile.persona_model, profile, quantize=False)
     check_adapter_matches_base(adapter_dir, base16)
     unmerged_logits = logits_at(PeftModel.from_pretrained(base16, str(adapter_dir)).eval())
-    del base16
+    del base16  # one 16-bit copy at a time (an L4 has 24 GB)
+    gc.collect()
+    if profile.device == "cuda":
+        torch.cuda.empty_cache()
     merged16 = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=profile.compute_dtype, device_map=device_map).eval()
     merged_logits = logits_at(merged16)
     del merged16
@@ -500,9 +503,9 @@ assert relative < loose["relative"] and top1 >= loose["top1"]
 
 # %%
 print("hasattr(reloaded, 'module'):", hasattr(reloaded, "module"))
-merged_answers = generate(reloaded, tokenizer, persona_prompts(tokenizer, questions[:2], train_system), max_new_tokens=48)
+merged_answers = generate(reloaded, tokenizer, persona_prompts(tokenizer, questions[:2], train_system), max_new_tokens=NEW_TOKENS)
 for question, before, after in zip(questions[:2], answers["파인튜닝"][:2], merged_answers):
-    print(f"Q: {question}\n  [학습한 모델] {before[:100]!r}\n  [병합 모델]   {after[:100]!r}")
+    print(f"Q: {question}  (같은 답: {before == after})\n  [학습한 모델] {before[:100]!r}\n  [병합 모델]   {after[:100]!r}")
 del reloaded
 gc.collect()
 
