@@ -68,7 +68,7 @@ gpu-rehearsal:
 # Install there with:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$$PWD
 GPU_WHEELS := transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 regex peft==0.21.2 trl==1.16.0 \
-	datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash bitsandbytes==0.50.2 llama-models==0.3.0 \
+	datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash bitsandbytes==0.50.2 gguf==0.19.0 llama-models==0.3.0 \
 	nbmake==1.5.5 nbclient nbformat fastjsonschema jsonschema jsonschema-specifications referencing rpds-py attrs \
 	jupytext==1.19.6 markdown-it-py mdurl mdit-py-plugins ipykernel comm ipython ipython-pygments-lexers pygments \
 	jupyter-client jupyter-core platformdirs traitlets tornado pyzmq nest-asyncio2 matplotlib-inline psutil \
