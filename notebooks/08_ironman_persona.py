@@ -692,7 +692,7 @@ for column, texts in answers.items():
 # %% tags=["solution"]
 # 풀이 2 (응용): 검증 손실이 가장 낮았던 스텝을 기록에서 찾습니다. 그 어댑터로 표를 다시 만들려면 SFTConfig에
 # load_best_model_at_end=True, metric_for_best_model="eval_loss", save_strategy="steps", save_steps=eval_steps를 두고 다시 학습합니다.
-persona_evals = [(e["step"], e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e]
+persona_evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
 if persona_evals:
     best_step, best_eval = min(persona_evals, key=lambda point: point[1])
     print(f"검증 손실 최저: 스텝 {best_step} ({best_eval:.3f}), 마지막 스텝 {persona_evals[-1][0]} ({persona_evals[-1][1]:.3f})")
