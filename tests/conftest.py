@@ -61,15 +61,26 @@ def llama3_tokenizer():
     return tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_llama3(llama3_tokenizer):
-    """A one-layer random Llama with Llama 3's vocabulary and ids, small enough to build in a second."""
+def build_tiny_llama(vocab_size: int, hidden: int = 16, layers: int = 1, heads: int = 2, kv_heads: int = 1, **extra):
+    """A random Llama small enough to build in a second, seeded so every test sees the same weights."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(llama3_tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, bos_token_id=128000, eos_token_id=128001,
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, **extra,
     )
     return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_builder():
+    """`build_tiny_llama`, for test modules that need a tiny Llama of their own vocabulary."""
+    return build_tiny_llama
+
+
+@pytest.fixture(scope="session")
+def tiny_llama3(llama3_tokenizer):
+    """A one-layer random Llama with Llama 3's vocabulary and ids."""
+    return build_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)

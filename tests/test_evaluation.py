@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from course_utils.evaluation import (
     JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
@@ -27,11 +27,8 @@ def tokenizer():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tokenizer):
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-    return LlamaForCausalLM(config).eval()
+def tiny_model(tokenizer, tiny_llama_builder):
+    return tiny_llama_builder(len(tokenizer), hidden=32, layers=2, heads=4, kv_heads=2, max_position_embeddings=256)
 
 
 def test_perplexity_is_exp_of_loss():
