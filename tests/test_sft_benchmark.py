@@ -196,3 +196,11 @@ def test_unsloth_row_records_the_exact_error_when_unsloth_cannot_load(tmp_path):
     row = json.loads(row_out.read_text())
     assert completed.returncode == 1 and row["name"] == "unsloth"
     assert row["error"] == "ModuleNotFoundError: No module named 'unsloth'"
+
+
+def test_stop_after_caps_every_recipes_timed_steps_but_keeps_shorter_ones():
+    from benchmarks.sft.recipes import select_recipes
+
+    capped = {r.name: r.stop_after for r in select_recipes("fast,seed,fast_profile", tiny=False, stop_after=10)}
+    assert capped == {"fast": 10, "seed": 10, "fast_profile": 8}
+    assert select_recipes("fast", tiny=False)[0].stop_after == 15  # its own count unless capped

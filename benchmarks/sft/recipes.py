@@ -153,7 +153,7 @@ def default_recipes(extras: bool = False) -> list[Recipe]:
         sft=NO_NAN_FILTER, trl_metrics=False, **BEST)
     # the headline rows first, then what each change adds alone; the riskiest (compile) last
     recipes = [
-        SEED, T4, A100, FAST, fast_best, a100_best, UNSLOTH,
+        SEED, T4, A100, FAST, fast_best, UNSLOTH, a100_best,
         FAST.with_overrides("fast_docattn", "fast + per-document attention (FlashAttention varlen kernel in torch)",
                             **DOCUMENT_ATTENTION),
         FAST.with_overrides("fast_nosync", "fast + TRL's per-micro-batch metrics off + Trainer's NaN filter off",
@@ -187,9 +187,12 @@ def tiny_recipe(recipe: Recipe) -> Recipe:
                                warmup_steps_excluded=1, stress=False)
 
 
-def select_recipes(names: str | None, tiny: bool) -> list[Recipe]:
-    """The default list, or the comma-separated `names` in that order (diagnostics included); tiny-sized if asked."""
+def select_recipes(names: str | None, tiny: bool, stop_after: int | None = None) -> list[Recipe]:
+    """The default list, or the comma-separated `names` in that order (diagnostics included); tiny-sized if asked;
+    with `stop_after`, no recipe times more steps than that (a run of many rows fits its deadline)."""
     recipes = default_recipes(extras=bool(names))
+    if stop_after:
+        recipes = [dataclasses.replace(r, stop_after=min(r.stop_after or stop_after, stop_after)) for r in recipes]
     if names:
         wanted = names.split(",")
         by_name = {r.name: r for r in recipes}

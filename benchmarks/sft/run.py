@@ -38,7 +38,7 @@ def benchmark_data(args: argparse.Namespace) -> tuple[dict, dict, dict]:
 
 def run_child(args: argparse.Namespace) -> None:
     """One recipe in a fresh process: GPU memory is whole again for the next one, and a crash stays contained."""
-    recipe = select_recipes(args.child, args.tiny)[0]
+    recipe = select_recipes(args.child, args.tiny, args.stop_after)[0]
     config, train_rows, eval_rows = benchmark_data(args)
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     row = run_recipe(recipe, checkpoint=args.model_dir, config=config, train_rows=train_rows, eval_rows=eval_rows,
@@ -55,6 +55,7 @@ def run_isolated(recipe: Recipe, args: argparse.Namespace, checkpoint: Path, mat
     command = [sys.executable, "-m", module, "--child", recipe.name, "--row-out", str(row_out),
                "--model-dir", str(checkpoint), "--matmul-tflops", repr(matmul_tflops)]
     command += ["--tiny"] if args.tiny else []
+    command += ["--stop-after", str(args.stop_after)] if args.stop_after else []
     command += ["--tiny-4bit"] if args.tiny_4bit else []
     try:
         unsloth_site = args.unsloth_pythonpath if recipe.runner == "unsloth" else None
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check: tiny model, a few steps")
     parser.add_argument("--tiny-4bit", action="store_true", help="with --tiny: quantize too (bitsandbytes on CPU, slow)")
     parser.add_argument("--recipes", default=None, help="comma-separated names (default: all)")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="time at most this many steps of each recipe and scale to 100 (for a run of many rows)")
     parser.add_argument("--stem", default="sft_benchmark", help="file name of the JSON and Markdown results")
     parser.add_argument("--model-dir", type=Path, default=None, help="where the random bf16 checkpoint is written")
     parser.add_argument("--deadline-s", type=float, default=570.0,
@@ -112,7 +115,7 @@ def run_all(args: argparse.Namespace) -> dict:
 
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     isolate = device == "cuda" if args.isolate is None else args.isolate
-    recipes = select_recipes(args.recipes, args.tiny)
+    recipes = select_recipes(args.recipes, args.tiny, args.stop_after)
     config, train_rows, eval_rows = benchmark_data(args)
 
     if device == "cuda":

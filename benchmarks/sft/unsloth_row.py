@@ -87,11 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--row-out", type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--matmul-tflops", type=float, required=True)
+    parser.add_argument("--stop-after", type=int, default=None)
     args = parser.parse_args(argv)
 
     from .recipes import select_recipes
 
-    recipe = select_recipes(args.child, tiny=False)[0]
+    recipe = select_recipes(args.child, tiny=False, stop_after=args.stop_after)[0]
     row = {"name": recipe.name, "description": recipe.description}
     try:
         from .run import benchmark_data
