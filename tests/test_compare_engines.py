@@ -81,7 +81,7 @@ def test_results_are_written_as_json_and_a_table_with_the_error(tmp_path):
         "engines": {
             "zero3": {"status": "failed", "error": "ValueError: boom", "ranks": []},
             "fsdp": {"status": "ok", "step_stats": {"steps_timed": 5, "step_s_median": 1.5, "tokens_per_s": 9000.0},
-                     "ranks": [{"max_allocated_gib": 20.0, "max_reserved_gib": 22.0}] * 2, "load_s": 30.0, "save_s": 4.0,
+                     "ranks": [{"max_allocated_gib": 20.0, "max_reserved_gib": 22.0, "distributed_type": "DistributedType.FSDP"}] * 2, "load_s": 30.0, "save_s": 4.0,
                      "reload": {"loaded": True, "adapter": {"match": True, "max_abs_diff": 0.0},
                                 "logits": {"match": True, "rel_l2": 0.001, "top1_agreement": 1.0}}},
         },
@@ -91,5 +91,5 @@ def test_results_are_written_as_json_and_a_table_with_the_error(tmp_path):
     assert json.loads(json_path.read_text())["engines"]["zero3"]["error"] == "ValueError: boom"
     page = md_path.read_text()
     assert "NVIDIA H200" in page and "deepspeed 0.19.8" in page and "2026-12-01" in page
-    assert "| fsdp | ok | 5 | 1.50 | 9,000 | 20.0 (22.0) / 20.0 (22.0) |" in page
+    assert "| fsdp | FSDP | ok | 5 | 1.50 | 9,000 | 20.0 (22.0) / 20.0 (22.0) |" in page
     assert "**zero3** error: `ValueError: boom`" in page

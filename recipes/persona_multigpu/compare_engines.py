@@ -281,7 +281,7 @@ def cmd_all(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--grad-accum", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=1024)
-    parser.add_argument("--budget", type=float, default=430, help="seconds for all phases together")
+    parser.add_argument("--budget", type=float, default=420, help="seconds for all phases together")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.budget
     out, work = Path(args.out), Path(args.work)

@@ -133,7 +133,8 @@ def engine_row(name: str, engine: dict) -> str:
     mem = " / ".join(f"{_fmt(r.get('max_allocated_gib'), 1)} ({_fmt(r.get('max_reserved_gib'), 1)})" for r in ranks) or "–"
     reload = engine.get("reload", {})
     adapter, logits = reload.get("adapter", {}), reload.get("logits", {})
-    return (f"| {name} | {engine.get('status', '–')} | {_fmt(stats.get('steps_timed'))} | {_fmt(stats.get('step_s_median'))} "
+    ran_as = (ranks[0].get("distributed_type") or "–").removeprefix("DistributedType.") if ranks else "–"
+    return (f"| {name} | {ran_as} | {engine.get('status', '–')} | {_fmt(stats.get('steps_timed'))} | {_fmt(stats.get('step_s_median'))} "
             f"| {_fmt(stats.get('tokens_per_s'), 0)} | {mem} | {_fmt(engine.get('load_s'), 0)} | {_fmt(engine.get('save_s'), 1)} "
             f"| {_fmt(reload.get('loaded'))} | {_fmt(adapter.get('match'))} ({_fmt(adapter.get('max_abs_diff'), 1)}) "
             f"| {_fmt(logits.get('match'))} ({_fmt(logits.get('rel_l2'), 4)}, {_fmt(logits.get('top1_agreement'), 3)}) |")
@@ -150,15 +151,16 @@ def markdown_report(results: dict) -> str:
         f"- Model: {setup.get('model', '?')} (random weights, {setup.get('dtype', '?')}), LoRA r=16 on all linear layers; "
         f"per GPU batch {setup.get('batch_size', '?')} × accumulation {setup.get('grad_accum', '?')}, max_length "
         f"{setup.get('max_length', '?')}; {setup.get('steps', '?')} steps, the first {setup.get('warmup', '?')} not timed.",
+        "- Ran as: accelerate's distributed type in the run (on CPU, accelerate runs an FSDP config as plain DDP).",
         "- Tokens/s: non-padding tokens of all GPUs per second. Memory: each rank's peak allocated (reserved) GiB.",
         "- Adapter: the saved adapter loaded with plain `PeftModel.from_pretrained` on one GPU; weights against the "
         "trained ones gathered in the run (max abs diff), logits on a probe sequence against the sharded model's "
         "(relative L2 ≤ 0.02 counts as a match; top-1 agreement shown). The weights are the exact check: on random "
         "weights, a few steps move the logits less than bf16 noise does (see `trained_vs_base` in the JSON).",
         "",
-        "| engine | status | steps timed | step s (median) | tokens/s | peak GiB per GPU | load s | save s | reloads "
+        "| engine | ran as | status | steps timed | step s (median) | tokens/s | peak GiB per GPU | load s | save s | reloads "
         "| adapter equal | logits match |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, engine in results.get("engines", {}).items():
         lines.append(engine_row(name, engine))
