@@ -24,6 +24,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported inside each subcommand, so the driver itself starts fast
+    import torch
 
 RECIPE = Path(__file__).resolve().parent
 REPO = RECIPE.parents[1]
@@ -74,7 +78,7 @@ def cmd_standin(argv: list[str]) -> None:
     print(json.dumps(info), flush=True)
 
 
-def probe_ids(tokenizer) -> "torch.Tensor":
+def probe_ids(tokenizer) -> torch.Tensor:
     """A fixed probe sequence: the first persona row as a chat, cut to PROBE_TOKENS tokens."""
     import torch
 
@@ -87,7 +91,7 @@ def probe_ids(tokenizer) -> "torch.Tensor":
     return torch.tensor([ids])
 
 
-def model_logits(model, ids, device) -> "torch.Tensor":
+def model_logits(model, ids, device) -> torch.Tensor:
     """Logits of the probe in eval mode (every rank calls this under ZeRO-3/FSDP: the forward is collective)."""
     import torch
 
