@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth llamafactory-check
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth gpu-wheels-deepspeed llamafactory-check
 
 install: $(STAMP)
 
@@ -98,3 +98,19 @@ gpu-wheels-unsloth:
 		--platform any -d .whl/unsloth $(GPU_WHEELS_UNSLOTH)
 	cd .whl/unsloth && for w in unsloth-2*.whl; do zip -q -d $$w 'studio/*' 'unsloth_cli/*' || true; done
 	du -sh .whl .whl/unsloth
+
+# DeepSpeed for recipes/persona_multigpu/compare_engines.py (ZeRO-3 against FSDP on the lent machine). PyPI has
+# deepspeed 0.19.8 as an sdist only: pip builds it in its own isolated build environment (nothing enters .venv) with
+# DS_BUILD_OPS=0, so no CUDA op is compiled (a pure-Python wheel, 2.2 MB; ZeRO-3 with torch's AdamW needs none).
+# Beside it, what its METADATA requires and the lent machine lacks (pydantic and its parts, hjson; nvidia-ml-py is
+# what a CUDA build would add). Into .whl/deepspeed/ (carried with .whl). Install there into the course's site:
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl .whl/deepspeed/*.whl
+GPU_WHEELS_DEEPSPEED_DEPS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
+	typing-extensions==4.16.0 hjson==3.1.0 nvidia-ml-py==13.615.71
+gpu-wheels-deepspeed:
+	mkdir -p .whl/deepspeed
+	DS_BUILD_OPS=0 $(PY) -m pip wheel -q --no-deps --no-binary deepspeed -w .whl/deepspeed deepspeed==0.19.8
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform any -d .whl/deepspeed $(GPU_WHEELS_DEEPSPEED_DEPS)
+	du -sh .whl .whl/deepspeed

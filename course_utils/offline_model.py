@@ -86,7 +86,12 @@ def offline_model_path() -> Path:
 
 
 def resolve_model(model_id: str, profile: Profile) -> str:
-    """The Hub id on GPU profiles (or its COURSE_MIRROR copy); on the offline profile, the local SmolLM2 folder."""
+    """The Hub id on GPU profiles (or its COURSE_MIRROR copy); on the offline profile, the local SmolLM2 folder.
+
+    A local model folder is used as it is on every profile: a learner (or a stand-in) who names one means that one.
+    """
+    if Path(model_id).is_dir() and (Path(model_id) / "config.json").is_file():
+        return str(model_id)
     if not profile.offline:
         from .mirror import resolve_id
 

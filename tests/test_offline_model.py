@@ -54,6 +54,11 @@ def test_resolve_model_says_when_it_substitutes(capsys, cpu_profile):
     assert "skt/kogpt2-base-v2" in capsys.readouterr().out
 
 
+def test_a_local_model_folder_is_kept_on_the_offline_profile(tmp_path, cpu_profile):
+    (tmp_path / "config.json").write_text("{}")
+    assert offline_model.resolve_model(str(tmp_path), cpu_profile) == str(tmp_path)
+
+
 def test_gpu_profiles_keep_the_hub_id():
     from course_utils.profiles import PROFILES
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from course_utils.environment import gpu_info, pick_compute_dtype  # noqa: E402
 from course_utils.models import load_tokenizer  # noqa: E402
+from course_utils.offline_model import resolve_model  # noqa: E402
 from course_utils.persona import (  # noqa: E402
     PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, check_system_prompt_fits, load_persona_data, persona_dataset,
 )
@@ -30,7 +31,7 @@ from course_utils.sft_recipe import sft_config  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="beomi/Llama-3-Open-Ko-8B-Instruct-preview")
+    parser.add_argument("--model", default="beomi/Llama-3-Open-Ko-8B-Instruct-preview", help="a Hub id or a local folder")
     parser.add_argument("--data-dir", default=str(PERSONA_DIR))
     parser.add_argument("--output-dir", default="outputs/ironman-multigpu")
     # The seeds: batch 4 x accumulation 4 per GPU on 2 GPUs = 32 examples a step, lr 1e-4, cosine, 10 epochs.
@@ -61,16 +62,18 @@ def tiny_model_and_tokenizer():
     return LlamaForCausalLM(config), tokenizer
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+def build_trainer(args: argparse.Namespace, **config_overrides) -> SFTTrainer:
+    """The SFTTrainer of this recipe; `config_overrides` lets a measuring caller change SFTConfig fields."""
     rows, _, _ = load_persona_data(args.data_dir)
     if args.tiny:
         model, tokenizer = tiny_model_and_tokenizer()
         rows, system = rows[:24], SHORT_SYSTEM_PROMPT
         args.max_steps, args.batch_size, args.grad_accum, args.max_length = 3, 2, 2, 256
     else:
-        # A model id, not an object: TRL loads it after the config exists, so ZeRO-3 can build it already sharded.
-        model, tokenizer, system = args.model, load_tokenizer(args.model, get_profile()), SYSTEM_PROMPT
+        # A path, not a model object: TRL loads it after the config exists, so ZeRO-3 can build it already sharded.
+        # A Hub id goes through the course's mirror (COURSE_MIRROR) when it has a copy; a local folder is kept.
+        profile = get_profile()
+        model, tokenizer, system = resolve_model(args.model, profile), load_tokenizer(args.model, profile), SYSTEM_PROMPT
     check_system_prompt_fits(tokenizer, system, args.max_length)
     splits = persona_dataset(rows, system).train_test_split(test_size=0.1, seed=0)
 
@@ -80,27 +83,37 @@ def main(argv: list[str] | None = None) -> dict:
         max_length=args.max_length, max_steps=args.max_steps, eval_steps=3 if args.tiny else 20, save_steps=100,
         learning_rate=args.learning_rate, optim="adamw_torch_fused", gradient_checkpointing=args.gradient_checkpointing,
     )
-    config = sft_config(
-        args.output_dir, compute_dtype, preset,
+    overrides = dict(
         num_train_epochs=args.epochs,
         warmup_steps=0.03,  # below 1: a fraction of all steps (transformers 5 folded warmup_ratio into it)
         logging_steps=1 if args.tiny else 10,
         eval_strategy="steps", eval_steps=preset.eval_steps,
         save_strategy="no" if args.tiny else "steps", save_steps=preset.save_steps,
         model_init_kwargs=None if args.tiny else {"dtype": compute_dtype},
-        use_cpu=args.tiny,
+        use_cpu=args.tiny or gpu is None,
         include_num_input_tokens_seen="no",
         weight_decay=0.0,
     )
+    config = sft_config(args.output_dir, compute_dtype, preset, **{**overrides, **config_overrides})
     peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = SFTTrainer(
+    return SFTTrainer(
         model=model, args=config, train_dataset=splits["train"], eval_dataset=splits["test"],
         processing_class=tokenizer, peft_config=peft_config,
     )
-    trainer.train()
+
+
+def save_adapter(trainer: SFTTrainer, output_dir: str) -> None:
+    """Save the LoRA adapter whole: every process calls this, since the shards are gathered before the main one writes."""
     if trainer.is_fsdp_enabled:  # gather the shards so the adapter is saved whole
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(args.output_dir)
+    trainer.save_model(output_dir)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    trainer = build_trainer(args)
+    trainer.train()
+    save_adapter(trainer, args.output_dir)
     summary = {
         "processes": trainer.accelerator.num_processes,
         "examples_per_step": args.batch_size * args.grad_accum * trainer.accelerator.num_processes,
