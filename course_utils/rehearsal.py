@@ -205,6 +205,8 @@ def kernel_env(profile: str, mirror: Path | None, ipython_dir: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if mirror is not None:
         env["COURSE_MIRROR"] = str(mirror)
+    # A Colab runtime has one GPU; with more visible, Trainer wraps the model in nn.DataParallel (SFTTrainer refuses)
+    env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
     if profile == "t4":
         env.update({"COURSE_EMULATE_GPU_GB": str(T4_GB), "COURSE_EMULATE_GPU_CAPABILITY": T4_CAPABILITY})
     return env

@@ -239,3 +239,13 @@ def test_kernel_startup_file_is_valid_python():
     compile(KERNEL_STARTUP, "00-course-rehearsal.py", "exec")
     env = kernel_env("t4", Path("/m"), Path("/ipy"))
     assert (env["COURSE_EMULATE_GPU_GB"], env["HF_HUB_OFFLINE"], env["COURSE_MIRROR"], env["IPYTHONDIR"]) == ("15", "1", "/m", "/ipy")
+
+
+def test_rehearsal_kernels_see_one_gpu_as_a_colab_runtime_does(monkeypatch):
+    """On a host with two GPUs lesson 05 stopped: SFTTrainer refuses nn.DataParallel (rehearsal of 2026-11-30)."""
+    from course_utils.rehearsal import kernel_env
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert kernel_env("a100", None, Path("/ipy"))["CUDA_VISIBLE_DEVICES"] == "0"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert kernel_env("t4", None, Path("/ipy"))["CUDA_VISIBLE_DEVICES"] == "3"  # the first one asked for
