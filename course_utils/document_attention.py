@@ -84,12 +84,14 @@ def padded_causal_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
                        attention_mask: torch.Tensor | None, scaling: float | None) -> torch.Tensor:
     """(B, H, T, D) ordinary causal SDPA; a 2D padding mask, when given, also hides the padded keys."""
     gqa = key.shape[1] != query.shape[1]
-    if attention_mask is None or attention_mask.ndim != 2 or bool(attention_mask.all()):
-        return F.scaled_dot_product_attention(query, key, value, is_causal=query.shape[2] > 1, scale=scaling,
-                                              enable_gqa=gqa)
     q_len, kv_len = query.shape[2], key.shape[2]
-    causal = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
-    mask = causal[None, None] & attention_mask[:, None, None, -kv_len:].to(torch.bool)
+    no_padding = attention_mask is None or attention_mask.ndim != 2 or bool(attention_mask.all())
+    if no_padding and (q_len == kv_len or q_len == 1):  # SDPA's is_causal aligns top-left: right only when square
+        return F.scaled_dot_product_attention(query, key, value, is_causal=q_len > 1, scale=scaling, enable_gqa=gqa)
+    # queries after a key cache are the last rows of the causal mask (bottom-right aligned)
+    mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)[None, None]
+    if not no_padding:
+        mask = mask & attention_mask[:, None, None, -kv_len:].to(torch.bool)
     return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scaling, enable_gqa=gqa)
 
 

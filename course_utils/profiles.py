@@ -28,6 +28,9 @@ class TrainingPreset:
     lora_r: int = 16
     lora_alpha: int = 32
     padding_free: bool = False
+    # "document": attention within each document of a padding-free batch (course_utils.document_attention);
+    # "sdpa": one attention call over the batch's row with a block-diagonal mask
+    attention: str = "sdpa"
 
     @property
     def effective_batch_size(self) -> int:
@@ -85,12 +88,14 @@ _T4_SFT = TrainingPreset(
     eval_steps=25, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=True,
     padding_free=True,
 )
-# Checkpointing stays on: without it the same 16 rows peak at 47.6 GiB, more than a 40 GB A100 or a 24 GB L4 holds;
-# with it 8.2 GiB, 5.6x faster than the seed's recipe (8.0x with it off, on an 80 GB card).
+# Checkpointing stays on: without it the same 16 rows peak at 44.5 GiB, more than a 40 GB A100 or a 24 GB L4 holds;
+# with it 8.2 GiB. Per-document attention (FlashAttention's varlen kernel, compute capability >= 8.0) took 18 % off
+# each step of the same recipe without checkpointing (benchmark of 2026-11-30); a T4 (7.5) would only get SDPA per
+# document, not measured, so the t4 preset keeps the block-diagonal mask.
 _A100_SFT = TrainingPreset(
     per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048, max_steps=100,
     eval_steps=25, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=True,
-    padding_free=True,
+    padding_free=True, attention="document",
 )
 _T4_PERSONA = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=1024, max_steps=80,

@@ -132,3 +132,25 @@ def test_varlen_branch_passes_the_kernel_its_layout(monkeypatch):
 def test_varlen_kernel_exists_in_this_torch_and_is_used_only_where_it_runs():
     assert docattn.varlen_kernel() is not None, "torch >= 2.10 ships torch.nn.attention.varlen"
     assert not docattn.uses_varlen_kernel(torch.zeros(1, 2, 3, 4, dtype=torch.bfloat16))  # CPU: SDPA loop
+
+
+def test_generation_with_document_attention_equals_sdpa():
+    """Lesson 05 generates with the model it trained (a100: document attention): cached decoding, a left-padded batch
+    and a single prompt must give SDPA's greedy tokens."""
+    sdpa, document = tiny_lora_model("sdpa"), tiny_lora_model(docattn.register_document_attention())
+    ids = torch.tensor([[0, 0, 0, 5, 9, 3, 7], [4, 8, 2, 6, 1, 9, 3]])
+    mask = (ids != 0).long()
+    for batch in ({"input_ids": ids, "attention_mask": mask}, {"input_ids": ids[1:], "attention_mask": mask[1:]}):
+        expected = sdpa.generate(**batch, max_new_tokens=6, do_sample=False, pad_token_id=0)
+        assert torch.equal(document.generate(**batch, max_new_tokens=6, do_sample=False, pad_token_id=0), expected)
+
+
+def test_queries_after_a_cache_see_every_earlier_key():
+    """Several new queries over a longer key cache (chunked prefill, assisted decoding): causal from the bottom right."""
+    torch.manual_seed(0)
+    query, key, value = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8)
+    mask = torch.ones(7, 7, dtype=torch.bool).tril()[-3:]  # the last 3 rows of a 7 x 7 causal mask
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+    for attention_mask in (None, torch.ones(1, 7, dtype=torch.long)):
+        got = docattn.padded_causal_sdpa(query, key, value, attention_mask, None)
+        torch.testing.assert_close(got, expected)

@@ -287,7 +287,7 @@ def run_recipe(recipe: Recipe, *, checkpoint: Path, config: dict, train_rows: di
     setup_start = time.perf_counter()
     dtype = compute_dtype(recipe, device)
     attention = "sdpa"
-    if recipe.attention == "document":
+    if recipe.attention_kind == "document":
         from course_utils.document_attention import register_document_attention
 
         attention = register_document_attention()

@@ -35,7 +35,7 @@ class Recipe:
     max_length: int | None = None  # rows are cut to it (padding-free) or padded batches stop at it; None: preset's
     precision: str = "bf16"  # "bf16" or "fp16" (a T4 has no bf16)
     lora_dropout: float = 0.05
-    attention: str = "sdpa"  # "sdpa" (block-diagonal mask) or "document" (course_utils.document_attention)
+    attention: str | None = None  # "sdpa" (block-diagonal mask), "document" (course_utils.document_attention); None: preset's
     trl_metrics: bool = True  # False: skip TRL's entropy/accuracy/token-count reads (3 syncs a micro-batch)
     compile_layers: bool = False  # regional torch.compile: each decoder layer compiled, shapes dynamic
     stop_after: int | None = None
@@ -48,6 +48,12 @@ class Recipe:
         from course_utils.profiles import PROFILES
 
         return PROFILES[self.preset].sft if self.preset else None
+
+    @property
+    def attention_kind(self) -> str:
+        """The attention the recipe trains with: its own choice, else its preset's, else SDPA."""
+        preset = self.training_preset()
+        return self.attention or (preset.attention if preset else "sdpa")
 
     def arguments(self) -> dict:
         """The SFTConfig arguments this recipe resolves to (preset, then the benchmark's common ones, then `sft`)."""
@@ -131,7 +137,8 @@ A100 = Recipe(name="a100", description="course a100 preset as shipped (the old `
               "gradient checkpointing, for 40 GB A100 / 24 GB L4)", preset="a100", stop_after=15)
 FAST = A100.with_overrides(
     "fast", "big GPU: a100 preset without gradient checkpointing (16 rows a micro-batch, padding-free SDPA with a "
-    "block-diagonal mask, eval every 50 steps, adamw_8bit, bf16, completion-only loss)", sft=NO_CHECKPOINTING)
+    "block-diagonal mask, eval every 50 steps, adamw_8bit, bf16, completion-only loss)", sft=NO_CHECKPOINTING,
+    attention="sdpa")
 UNSLOTH = Recipe(
     name="unsloth", description="Unsloth's QLoRA recipe (FastLanguageModel 4-bit, r=16 on 7 projections, "
     "use_gradient_checkpointing='unsloth', lora_dropout 0, padded batches of 2 x accumulation 8, adamw_8bit, bf16)",
