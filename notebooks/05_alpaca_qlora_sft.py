@@ -311,7 +311,7 @@ plt.show()
 # | `max_length` | 토큰 기준 최대 길이. 넘는 행은 잘리므로 6절에서 미리 뺐습니다 |
 # | `eos_token` | 기본값 `None`이면 토크나이저의 EOS. TRL은 completion이 이것으로 끝나지 않을 때만 붙입니다 |
 # | `completion_only_loss` | prompt/completion 데이터에서 답 토큰에만 손실(기본값도 이것). 예전의 `DataCollatorForCompletionOnlyLM`을 대신합니다 |
-# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu, t4, a100 프로필 모두 켭니다(t4는 벤치마크에서 같은 100 스텝이 324 s → 302 s). 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
+# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu, t4, a100 프로필 모두 켭니다(t4는 2026-11-26 벤치마크에서 같은 100 스텝이 324 s → 302 s). 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
 # | `dataset_text_field` | `text` 열 하나로 된 데이터일 때의 열 이름. prompt/completion 데이터에서는 쓰이지 않습니다 |
 # | `eval_strategy`, `eval_steps` | 몇 스텝마다 평가 손실을 잴지 |
 # | `save_strategy`, `save_steps` | 몇 스텝마다 체크포인트를 남길지 (12절) |
