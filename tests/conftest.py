@@ -76,6 +76,13 @@ def make_tiny_llama():
 
 
 @pytest.fixture(scope="session")
+def tiny_llama(offline_tokenizer, make_tiny_llama):
+    """A two-layer random Llama with the offline tokenizer's vocabulary: real ids, no trained weights."""
+    return make_tiny_llama(len(offline_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+
+
+@pytest.fixture(scope="session")
 def tiny_llama3(llama3_tokenizer, make_tiny_llama):
     """A one-layer random Llama with Llama 3's vocabulary and ids."""
     return make_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)

@@ -1,25 +1,16 @@
 """The LLM judge: rubric and positions in the prompt, reply parsing, swapped orders, G-Eval scores from probabilities."""
 import pytest
-from transformers import AutoTokenizer
 
 from course_utils.judge import (
     JUDGE_RUBRIC, combine_swapped, expected_scores, judge_prompt, longer_answer_win_rate, parse_judge_scores,
     persona_judge_prompt, persona_judge_scores, swapped_judge_prompts,
 )
-from course_utils.offline_model import offline_model_path
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    tok = AutoTokenizer.from_pretrained(offline_model_path())
-    tok.pad_token = "<|endoftext|>"
-    return tok
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tokenizer, make_tiny_llama):
-    return make_tiny_llama(len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+@pytest.fixture
+def tokenizer(offline_tokenizer):
+    """The offline model's tokenizer, its pad token set as every lesson sets it."""
+    return offline_tokenizer
 
 
 def test_judge_prompt_states_rubric_and_positions():
@@ -58,14 +49,14 @@ def test_longer_answer_win_rate():
     assert longer_answer_win_rate(verdicts[2:], ["a"], ["b"]) is None
 
 
-def test_expected_scores_reads_the_five_score_tokens(tokenizer, tiny_model):
+def test_expected_scores_reads_the_five_score_tokens(tokenizer, tiny_llama):
     texts = ["Answer A:", "Some longer context here.\nAnswer B:"]
-    results = expected_scores(tiny_model, tokenizer, texts)
+    results = expected_scores(tiny_llama, tokenizer, texts)
     assert len(results) == 2
     for weighted, best in results:
         assert 1.0 <= weighted <= 5.0 and best in range(1, 6)
     # batching with left padding gives the same numbers as one text at a time
-    assert expected_scores(tiny_model, tokenizer, texts[1:])[0][0] == pytest.approx(results[1][0], rel=1e-4)
+    assert expected_scores(tiny_llama, tokenizer, texts[1:])[0][0] == pytest.approx(results[1][0], rel=1e-4)
 
 
 def test_persona_judge_scores_are_expected_values_between_1_and_5(offline_model, offline_tokenizer):

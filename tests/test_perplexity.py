@@ -3,33 +3,24 @@ import math
 
 import pytest
 import torch
-from transformers import AutoTokenizer
 
 from course_utils.chat_format import chat_text
-from course_utils.offline_model import offline_model_path
 from course_utils.perplexity import completion_loss, completion_token_ids, perplexity, perplexity_from_loss
 from course_utils.prompts import alpaca_prompt
 
 TEXT = "The baker weighs the flour and warms the milk. 제빵사는 밀가루의 무게를 잽니다."
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    tok = AutoTokenizer.from_pretrained(offline_model_path())
-    tok.pad_token = "<|endoftext|>"
-    return tok
+@pytest.fixture
+def tokenizer(offline_tokenizer):
+    """The offline model's tokenizer, its pad token set as every lesson sets it."""
+    return offline_tokenizer
 
 
 @pytest.fixture(scope="module")
 def untied_model(make_tiny_llama):
     """A one-layer random Llama whose output layer can be zeroed alone (not tied to the embeddings)."""
     return lambda vocab_size: make_tiny_llama(vocab_size, hidden_size=32, intermediate_size=64, tie_word_embeddings=False)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tokenizer, make_tiny_llama):
-    return make_tiny_llama(len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
 
 
 def test_uniform_model_has_perplexity_equal_to_vocab_size(tokenizer, untied_model):
@@ -81,21 +72,21 @@ def test_perplexity_is_exp_of_loss():
     assert perplexity_from_loss(math.log(7)) == pytest.approx(7)
 
 
-def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_model):
+def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_llama):
     prompts = [alpaca_prompt("Say hi."), alpaca_prompt("Name a fruit, please, in one word only.")]
     completions = ["Hi!" + tokenizer.eos_token, "Apple." + tokenizer.eos_token]
-    batched = completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=2)
+    batched = completion_loss(tiny_llama, tokenizer, prompts, completions, batch_size=2)
     # by hand: sum of completion-token NLL over both rows / number of completion tokens
     total, count = 0.0, 0
     for prompt, completion in zip(prompts, completions):
         n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         ids = torch.tensor([tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
-        logits = tiny_model(input_ids=ids).logits[0, :-1]
+        logits = tiny_llama(input_ids=ids).logits[0, :-1]
         nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :]
         total, count = total + nll.sum().item(), count + len(nll)
     assert batched == pytest.approx(total / count, rel=1e-4)
     # padding and batch size do not change the number
-    assert completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
+    assert completion_loss(tiny_llama, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
 
 
 def test_chat_prompt_keeps_a_single_bos(llama3_tokenizer):
@@ -118,6 +109,6 @@ def test_completion_loss_of_a_chat_prompt_is_computed_after_one_bos(llama3_token
     assert completion_loss(tiny_llama3, llama3_tokenizer, [prompt], [completion]) == pytest.approx(expected, rel=1e-5)
 
 
-def test_completion_loss_refuses_empty_completions(tokenizer, tiny_model):
+def test_completion_loss_refuses_empty_completions(tokenizer, tiny_llama):
     with pytest.raises(ValueError, match="No completion tokens"):
-        completion_loss(tiny_model, tokenizer, [alpaca_prompt("Hi")], [""])
+        completion_loss(tiny_llama, tokenizer, [alpaca_prompt("Hi")], [""])
