@@ -8,6 +8,7 @@ are real: the stand-ins produce noise, so no score from them means anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .chat_format import llama3_chat_template
+from .checkpoints import plan_shards, write_shards
 from .environment import DATA_DIR
 from .llama3_tokenizer import LLAMA3_PACKAGE, LLAMA3_SPECIAL_TOKENS, llama3_tokenizer_file, load_llama3_tokenizer
 from .mirror import ALPACA_DATASET, MirrorError, check_model_folder
@@ -240,32 +242,11 @@ def _init_tensor(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: 
 
 def write_sharded(folder: Path, shapes: dict[str, tuple[int, ...]], dtype: torch.dtype,
                   shard_bytes: int = SHARD_BYTES) -> int:
-    """Random weights written tensor by tensor into ~5 GB safetensors shards with an index: RAM holds one shard."""
-    from safetensors.torch import save_file
-
-    size = torch.tensor([], dtype=dtype).element_size()
-    plan: list[list[str]] = [[]]
-    used = 0
-    for name, shape in shapes.items():
-        nbytes = size * int(torch.Size(shape).numel())
-        if plan[-1] and used + nbytes > shard_bytes:
-            plan.append([])
-            used = 0
-        plan[-1].append(name)
-        used += nbytes
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    weight_map, total = {}, 0
-    for number, names in enumerate(plan, start=1):
-        file = f"model-{number:05d}-of-{len(plan):05d}.safetensors" if len(plan) > 1 else "model.safetensors"
-        tensors = {name: _init_tensor(name, shapes[name], dtype, device) for name in names}
-        total += sum(t.numel() * t.element_size() for t in tensors.values())
-        save_file(tensors, str(folder / file), metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(names, file))
-        del tensors
-    if len(plan) > 1:
-        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-    return total
+    """Random weights written tensor by tensor into ~5 GB safetensors shards with an index; returns their bytes."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # drawing 8B random numbers is much faster there
+    specs = {name: (tuple(shape), dtype) for name, shape in shapes.items()}
+    write_shards(folder, plan_shards(specs, shard_bytes), specs, lambda name: _init_tensor(name, specs[name][0], dtype, device))
+    return sum(math.prod(shape) * dtype.itemsize for shape, _ in specs.values())
 
 
 def _meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:

@@ -163,7 +163,7 @@ from huggingface_hub import snapshot_download
 from transformers import AutoConfig
 
 from course_utils.environment import output_dir
-from course_utils.llamafy import read_checkpoint, write_checkpoint
+from course_utils.checkpoints import read_checkpoint, write_checkpoint
 from course_utils.offline_model import resolve_model
 from course_utils.profiles import OFFLINE_MODEL_ID
 
@@ -220,7 +220,8 @@ print(repr(prompt))
 #    임시 폴더에 다 쓴 뒤 이름을 바꾸므로, 중간에 실패해도 "완성된 것처럼 보이는 반쪽 폴더"가 남지 않습니다.
 
 # %%
-from course_utils.llamafy import check_tensors, source_tensor_files, tensor_meta
+from course_utils.checkpoints import source_tensor_files, tensor_meta
+from course_utils.llamafy import check_tensors
 
 files = source_tensor_files(exaone_dir)
 meta = tensor_meta(files)  # 머리만 읽습니다
@@ -452,8 +453,10 @@ else:
 
 # %%
 from course_utils.exaone_reference import logit_agreement
-from course_utils.generation import chat_text, generate
-from course_utils.llamafy import StreamedCheckpoint, read_exaone_config
+from course_utils.chat_format import chat_text
+from course_utils.checkpoints import StreamedCheckpoint
+from course_utils.generation import generate
+from course_utils.llamafy import read_exaone_config
 from course_utils.models import nf4_config
 
 if profile.device == "cuda":
