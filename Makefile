@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth llamafactory-check
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ sync: install
 	$(PY) -m course_utils.exercises learner
 	$(PY) -m course_utils.exercises solutions build/solutions
 
+# LLaMA-Factory 0.9.5 itself, in a throwaway venv of its own, on lesson 08's export (not in `make test`: see
+# recipes/llamafactory/README.md); writes benchmarks/results/llamafactory_check.{json,md}.
+llamafactory-check: model
+	recipes/llamafactory/run_check.sh $(PY)
+
 clean:
 	rm -rf build outputs runs
 
@@ -63,7 +68,7 @@ gpu-rehearsal:
 # Install there with:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$$PWD
 GPU_WHEELS := transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 regex peft==0.21.2 trl==1.16.0 \
-	datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash bitsandbytes==0.50.2 llama-models==0.3.0 \
+	datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 xxhash bitsandbytes==0.50.2 gguf==0.19.0 llama-models==0.3.0 \
 	nbmake==1.5.5 nbclient nbformat fastjsonschema jsonschema jsonschema-specifications referencing rpds-py attrs \
 	jupytext==1.19.6 markdown-it-py mdurl mdit-py-plugins ipykernel comm ipython ipython-pygments-lexers pygments \
 	jupyter-client jupyter-core platformdirs traitlets tornado pyzmq nest-asyncio2 matplotlib-inline psutil \
@@ -77,3 +82,19 @@ gpu-wheels:
 	cd .whl && for w in bitsandbytes-*.whl; do zip -q -d $$w $$(unzip -Z1 $$w | grep 'libbitsandbytes_.*\.so$$' \
 		| grep -v -e 'libbitsandbytes_cpu.so' -e 'libbitsandbytes_cuda130.so') || true; done
 	du -sh .whl
+
+# The `unsloth` row of benchmarks/sft (its own package set: Unsloth 2026.10 pins transformers <= 5.17, which the lent
+# machine has preinstalled, trl <= 1.15 and datasets < 5). Into .whl/unsloth/ (carried with .whl). Unsloth's wheel is
+# 28.6 MB, 26.6 of them its web "studio" and CLI, which training never imports: they are cut out (2.0 MB left).
+# Install there into a second site, beside the course's own (which has transformers 5.23 and trl 1.16):
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site_unsloth \
+#     .whl/unsloth/*.whl $$(ls .whl/peft-* .whl/bitsandbytes-* .whl/dill-* .whl/multiprocess-* .whl/xxhash-* .whl/psutil-*)
+GPU_WHEELS_UNSLOTH := unsloth==2026.10.9 unsloth_zoo==2026.10.9 trl==1.15.0 datasets==4.3.0 torchao==0.18.0 \
+	cut_cross_entropy==25.1.1 msgspec==0.23.0 einops==0.8.2
+gpu-wheels-unsloth:
+	mkdir -p .whl/unsloth
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform any -d .whl/unsloth $(GPU_WHEELS_UNSLOTH)
+	cd .whl/unsloth && for w in unsloth-2*.whl; do zip -q -d $$w 'studio/*' 'unsloth_cli/*' || true; done
+	du -sh .whl .whl/unsloth

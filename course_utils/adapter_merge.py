@@ -1,4 +1,4 @@
-"""Merging a LoRA adapter into its base model, after checking that the base is the one the adapter was trained on.
+"""Checking that a LoRA adapter belongs to a base model before PEFT loads it (merging itself: `course_utils.merge`).
 
 PEFT loads an adapter onto any model whose module names match and fails late (a size mismatch deep in
 `load_state_dict`) or not at all (same shapes, wrong weights: silently bad answers). These checks fail early
@@ -73,10 +73,3 @@ def check_adapter_matches_base(adapter_dir: str | Path, base_model: PreTrainedMo
                 f"{actual!r} has {found[0]} -> {found[1]}: load the base model {expected!r} the adapter was trained on."
             )
 
-
-def merge_adapter(base_model: PreTrainedModel, adapter_dir: str | Path, check_name: bool = True) -> PreTrainedModel:
-    """The base model with the adapter's low-rank update added into its weights (a plain model, no PEFT wrapper)."""
-    from peft import PeftModel
-
-    check_adapter_matches_base(adapter_dir, base_model, check_name=check_name)
-    return PeftModel.from_pretrained(base_model, str(adapter_dir)).merge_and_unload()

@@ -1,4 +1,4 @@
-"""Alpaca-format data (instruction/input/output): loading, checking rows, and turning them into prompt/completion pairs.
+"""Alpaca-format data (instruction/input/output): loaded with every row checked, cut to length, as prompt/completion pairs.
 
 On GPU profiles the data is `yahma/alpaca-cleaned` from the Hub (or its COURSE_MIRROR copy); offline it is the
 course's own jsonl under data/.

@@ -11,6 +11,7 @@ exercise can never be unsolvable.
 from __future__ import annotations
 
 import copy
+import hashlib
 import sys
 from pathlib import Path
 
@@ -29,12 +30,22 @@ def is_solution(cell: NotebookNode) -> bool:
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
+def with_stable_cell_ids(notebook: NotebookNode) -> NotebookNode:
+    """Cell ids from each cell's own text, so regenerating an unchanged notebook changes no byte of the .ipynb."""
+    seen: dict[str, int] = {}
+    for cell in notebook.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:8]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+    return notebook
+
+
 def learner_notebook(notebook: NotebookNode) -> NotebookNode:
     """The notebook without its solution cells, and unpaired so that saving it in Jupyter cannot overwrite the source."""
     learner = copy.deepcopy(notebook)
     learner.cells = [cell for cell in learner.cells if not is_solution(cell)]
     learner.metadata.get("jupytext", {}).pop("formats", None)
-    return learner
+    return with_stable_cell_ids(learner)
 
 
 def solution_sources(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -57,7 +68,7 @@ def write_solutions(source: Path, folder: Path = SOLUTIONS) -> Path:
         raise ValueError(f"{source.name} has exercises but no solution cell: add one tagged # %% tags=[\"solution\"].")
     target = folder / source.with_suffix(".ipynb").name
     notebook.metadata.get("jupytext", {}).pop("formats", None)
-    jupytext.write(notebook, target)
+    jupytext.write(with_stable_cell_ids(notebook), target)
     return target
 
 

@@ -25,6 +25,22 @@ def base_model_license(base_model: str) -> str:
     return BASE_MODEL_LICENSES.get(base_model, "other")
 
 
+def hub_repo_id(name: str, token: str | None = None) -> str:
+    """`<your Hub user>/<name>` from `huggingface_hub.whoami()` when a token is present, else a placeholder to edit."""
+    token = token or hub_token()
+    if not token or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return f"your-name/{name}"
+    from huggingface_hub import whoami
+
+    return f"{whoami(token=token)['name']}/{name}"
+
+
+def is_adapter_folder(folder: str | Path) -> bool:
+    """A folder PEFT wrote (adapter_config.json, no full config.json) holds an adapter, not a whole model."""
+    folder = Path(folder)
+    return (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file()
+
+
 def model_card(
     repo_id: str,
     base_model: str,
@@ -60,7 +76,7 @@ tags:
 {summary}
 
 - **Base model**: [`{base_model}`](https://huggingface.co/{base_model})
-- **Weights**: {"LoRA adapter only (load the base model, then `PeftModel.from_pretrained`)" if adapter_only else "LoRA merged into the base model (`merge_and_unload`); load with `AutoModelForCausalLM.from_pretrained`"}
+- **Weights**: {"LoRA adapter only (load the base model, then `PeftModel.from_pretrained`)" if adapter_only else "LoRA merged into the base model's weights (the same weights as PEFT's `merge_and_unload`); load with `AutoModelForCausalLM.from_pretrained`, no PEFT needed"}
 - **Training data**: {data_description}
 - **Data license**: {data_license}
 - **Model license**: {license_note}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .persona import SYSTEM_PROMPT, validate_persona_rows
+from .persona import SYSTEM_PROMPT, user_message, validate_persona_rows
 
 DATASET_NAME = "ironman"
 TEMPLATE_NAME = "llama3-ironman"
@@ -21,9 +21,13 @@ LLAMA3_SLOTS = {
 
 
 def alpaca_records(rows: Sequence[dict]) -> list[dict]:
-    """Rows in LLaMA-Factory's alpaca format (instruction/input/output); the system prompt comes from the template."""
+    """Rows in LLaMA-Factory's alpaca format; the system prompt comes from the template.
+
+    The instruction holds the course's whole user turn (`user_message`: instruction, a blank line, input) and input
+    stays empty: LLaMA-Factory joins instruction and input with a single newline, which would train another prompt.
+    """
     rows = validate_persona_rows(rows)
-    return [{"instruction": r["instruction"].strip(), "input": r["input"].strip(), "output": r["output"].strip()} for r in rows]
+    return [{"instruction": user_message(r), "input": "", "output": r["output"].strip()} for r in rows]
 
 
 def dataset_info_entry(file_name: str = f"{DATASET_NAME}.json") -> dict:

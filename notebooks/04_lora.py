@@ -517,7 +517,7 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 torch.manual_seed(0)
 qv_model = get_peft_model(fresh_base(), LoraConfig(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05,
                                                   task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"]))
-print(f"trainable: q,v only {trainable_parameters(qv_model)[0]:,} vs all seven {trainable_parameters(model)[0]:,}")
+print(f"trainable: q,v only {trainable_parameters(qv_model)[0]:,} vs all seven {trainable:,}")
 train_lora(qv_model, "sentiment")
 qv_answers = generate(qv_model, tokenizer, test_prompts, max_new_tokens=8)
 print(f"sentiment accuracy (12 unseen reviews): q,v only {accuracy(qv_answers, 'sentiment'):.0%} | all seven {accuracy(sentiment_answers, 'sentiment'):.0%}")

@@ -30,15 +30,16 @@
 # - TRL `SFTTrainer`로 LoRA SFT를 하되 **답(assistant) 토큰에만 손실**을 주고, 그 라벨을 직접 확인한다.
 # - 학습/검증 손실 곡선으로 과적합을 보고, 원래 강의의 10 epoch 손실표와 비교한다.
 # - 기본 모델 / 기본 + 시스템 프롬프트 / 파인튜닝 모델을 같은 미공개 질문으로 비교한다: 스타일 마커 비율, 한글 비율, 심사 모델 점수, 일반 상식 유지.
-# - `merge_and_unload`로 병합하고, 병합 전후 logits가 같은지 확인하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
+# - 어댑터를 체크포인트에 **샤드 하나씩** 병합하고(GPU 없이, T4에서도), 병합 전후와 실제로 학습한 모델의 logits를 상대 오차와 top-1 일치로 비교하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
+# - 병합 모델을 GGUF 파일로 내보내 llama.cpp와 Ollama에서 돌리는 법을 알고, transformers의 GGUF 로더로 확인한다.
 # - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 토큰이 있을 때만 하는 Hub 업로드, 멀티 GPU 레시피를 안다.
 #
 # ## 소요 시간과 하드웨어
 # | 프로필 | 하드웨어 | 모델 | 시간 |
 # |---|---|---|---|
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 3~4분 |
-# | `t4` | Colab T4 16 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 40~60분 (추정, 병합은 건너뜀) |
-# | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, bf16으로 병합 | 다운로드 포함 약 20~30분 (추정) |
+# | `t4` | Colab T4 16 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 50~70분 (추정, CPU에서 샤드별 병합 포함) |
+# | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, 샤드별 병합 | 다운로드 포함 약 20~30분 (추정) |
 #
 # cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
 # 말하지 않습니다. 같은 셀이 GPU 프로필에서는 원래 강의와 같은 한국어 8B 모델로 돌아갑니다.
@@ -192,7 +193,8 @@ for column, texts in answers.items():
 # %% [markdown]
 # ## 5. LoRA와 `SFTConfig`
 # LoRA 설정과 학습 인자는 프로필의 `persona` 프리셋에서 옵니다(배치, 누적, `max_length`, 스텝, 학습률). 과적합을 보려고
-# 검증 손실을 `eval_steps`마다 잽니다.
+# 검증 손실을 `eval_steps`마다 잽니다. T4(fp16 연산)에서는 5강처럼 LoRA 가중치를 fp32로 올립니다: TRL이 4-bit 모델의 LoRA 가중치를
+# bf16으로 두는데, fp16의 GradScaler에는 bf16 기울기를 되돌리는 커널이 없어 첫 스텝에서 멈추기 때문입니다.
 
 # %%
 import torch
@@ -200,6 +202,7 @@ from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
 from course_utils.environment import output_dir
+from course_utils.training import upcast_trainable_for_fp16  # lesson 05
 
 run_dir = output_dir() / f"08_ironman_{profile.name}"
 lora_config = LoraConfig(
@@ -232,6 +235,8 @@ trainer = SFTTrainer(
     model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
     processing_class=tokenizer, peft_config=lora_config,
 )
+if args.fp16:  # T4: TRL put the 4-bit model's LoRA weights in bf16, which fp16's GradScaler cannot unscale (lesson 05)
+    print(f"LoRA 가중치 {upcast_trainable_for_fp16(trainer.model)}개를 fp32로 올림 (fp16 혼합 정밀도용)")
 trainer.model.print_trainable_parameters()
 
 # %% [markdown]
@@ -258,7 +263,7 @@ plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, tra
 
 # %% [markdown]
 # ## 7. 과적합: 우리 곡선과 원래 강의의 10 epoch 손실표
-# 원래 강의는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 시드가 공개한 손실표에서
+# 원래 강의는 10 epoch로 학습하도록 설정했고(`--num_train_epochs 10.0`), 모델 이름에도 "Overfit"을 붙였습니다. 원래 강의가 공개한 손실표에서
 # 몇 점을 옮겨 와(직접 계산한 값이 아니라 **인용**입니다) 우리 곡선과 epoch 축에 함께 그립니다. 눈여겨볼 점:
 #
 # - 원래 강의의 학습 손실은 1.85에서 0.2까지 계속 내려갑니다. 그런데 epoch 경계(1.0, 5.0)를 넘자마자 **계단처럼 뚝** 떨어집니다.
@@ -388,86 +393,223 @@ if profile.name == "cpu":
     assert all(checks.values()), results
 
 # %% [markdown]
-# ## 9. 병합: `merge_and_unload`
-# LoRA 어댑터(몇 MB)를 저장한 뒤, 기본 모델에 더해 하나의 평범한 모델로 만듭니다. 먼저 어댑터가 **그 기본 모델에서** 학습된
-# 것인지 확인합니다(`adapter_config.json`의 `base_model_name_or_path`와 층 모양). 4-bit로 학습한 GPU 프로필은 병합할 기본 모델을
-# 압축하지 않은 `compute_dtype`로 다시 불러옵니다(4-bit 가중치에 더하면 반올림 오차가 생깁니다). T4(RAM 12 GB)에는 8B의 16 GB가 들어가지 않아 건너뜁니다.
+# ## 9. 병합: 샤드 하나씩, GPU 없이
+# LoRA 어댑터(몇 MB)를 저장한 뒤, 기본 모델의 가중치에 더해 하나의 평범한 모델로 만듭니다. 병합은 가중치마다
+# $W' = W + \frac{\alpha}{r} B A$ 한 줄입니다. PEFT의 `merge_and_unload()`는 이것을 **모델 전체를 16-bit로 메모리에 올린 채** 하므로
+# 8B 모델이면 16 GB가 필요하고, Colab T4(RAM 약 12.7 GB, GPU 15 GB)에는 들어가지 않습니다. 그래서 `course_utils.merge`는 디스크의
+# 체크포인트를 **safetensors 샤드 하나씩** 읽어, 그 샤드에 있는 가중치에만 $\frac{\alpha}{r} BA$를 fp32로 더하고 원래 dtype으로 되돌려
+# 씁니다. 메모리에는 샤드 하나(Llama-3-8B는 약 5 GB)와 어댑터만 있고, GPU는 쓰지 않습니다. 결과가 PEFT의 `merge_and_unload()`와 같은
+# 가중치라는 것은 테스트(`tests/test_merge.py`)가 확인합니다. 세 프로필 모두 같은 코드로 병합합니다.
+#
+# 먼저 어댑터를 저장하고, **실제로 학습한 모델**(GPU: 4-bit nf4 기본 모델 + 어댑터, cpu: fp32 + 어댑터)의 logits를 나중 비교용으로 남깁니다.
 
 # %%
-from peft import PeftModel
+import gc
 
-from course_utils.adapter_merge import check_adapter_matches_base
+from course_utils.merge import logit_gap
 
 adapter_dir = run_dir / "adapter"
 trainer.save_model(str(adapter_dir))
 print("어댑터 파일:", sorted(p.name for p in adapter_dir.iterdir()))
-if profile.device == "cuda":  # free the 4-bit training model before loading the 16-bit base
-    del trainer, model
-    torch.cuda.empty_cache()
-can_merge = profile.name != "t4"
-if can_merge:
-    base_for_merge = load_causal_lm(profile.persona_model, profile, quantize=False)
-    check_adapter_matches_base(adapter_dir, base_for_merge)
-    adapter_model = PeftModel.from_pretrained(base_for_merge, str(adapter_dir)).eval()
-else:
-    print("[t4] 8B를 16-bit로 병합할 메모리가 없어 병합 셀을 건너뜁니다. 어댑터만 저장했습니다.")
+sample = tokenizer(persona_prompts(tokenizer, questions[:2], train_system), return_tensors="pt", padding=True)
+positions = sample["attention_mask"].bool()  # compare real tokens only, not padding
 
-# %% [markdown]
-# 병합 전(기본 + 어댑터)과 병합 후의 logits가 같은지 같은 입력으로 비교합니다.
 
-# %%
-if can_merge:
-    sample = tokenizer(persona_prompts(tokenizer, questions[:2], train_system), return_tensors="pt", padding=True).to(adapter_model.device)
+def logits_at(model) -> torch.Tensor:
+    """The model's logits on the sample's real tokens, in fp32 on the CPU."""
     with torch.no_grad():
-        adapter_logits = adapter_model(**sample).logits.float()
-        merged = adapter_model.merge_and_unload()
-        merged_logits = merged(**sample).logits.float()
-    gap = (adapter_logits - merged_logits).abs().max().item()
-    print(f"최대 절대 차이: {gap:.2e} ({type(merged).__name__}, PEFT 래퍼 없음)")
-    assert gap < (1e-3 if profile.compute_dtype == torch.float32 else 0.1)
+        return model(**sample.to(model.device)).logits.float().cpu()[positions]
+
+
+trained_logits = logits_at(model)
+del trainer, model  # free the training model before the merged one is loaded
+gc.collect()
+if profile.device == "cuda":
+    torch.cuda.empty_cache()
 
 # %% [markdown]
-# 병합 모델을 저장하고, PEFT 없이 `AutoModelForCausalLM.from_pretrained`로 다시 불러 생성합니다.
-#
-# 시드는 `model = torch.nn.DataParallel(model).cuda()`로 감싼 뒤 `model.module.generate(...)`를 불렀습니다. `DataParallel`은
-# `forward`만 여러 GPU로 나눌 뿐 `generate`는 나누지 않으므로 감쌀 이유가 없고, 감싸지 않은 모델에는 `.module`이 없어
-# `AttributeError`가 납니다(Hub에서 받은 모델로 그대로 따라 하면 바로 이 오류). 평범한 모델에는 `model.generate`를 부르고,
-# 장치는 `.to(device)`나 `device_map`으로 정합니다.
+# 병합할 기본 모델은 디스크의 체크포인트 폴더입니다. GPU 프로필에서는 `huggingface_hub.snapshot_download`가 받아 둔 Hub 캐시 폴더,
+# cpu에서는 오프라인 모델 폴더입니다. 같은 일을 명령줄로도 할 수 있습니다(아래 출력). 어댑터가 다른 기본 모델에서 학습됐으면
+# (층 모양이 다르거나 기본 모델에 없는 모듈) 한 문장으로 거절하고, 중간에 끊겨도 완성된 것처럼 보이는 반쪽 폴더를 남기지 않습니다.
 
 # %%
+from course_utils.merge import base_checkpoint_folder, merge_adapter_into_checkpoint
+
+base_dir = base_checkpoint_folder(profile.persona_model, profile)
+merged_dir = run_dir / "merged"
+print(f"python -m course_utils.merge {base_dir} {adapter_dir} {merged_dir} --overwrite")
+with measure("스트리밍 병합 (CPU, 샤드 하나씩)") as merge_cost:
+    report = merge_adapter_into_checkpoint(base_dir, adapter_dir, merged_dir, overwrite=True)
+tokenizer.save_pretrained(merged_dir)  # the tokenizer the model was trained with (its pad token included)
+size_gib = sum(p.stat().st_size for p in merged_dir.glob("*.safetensors")) / 2**30
+print(f"가중치 {report.merged_weights}개 병합, 샤드 {report.shards}개, {size_gib:.2f} GiB -> {merged_dir}")
+
+# %% [markdown]
+# ### 병합이 맞는가: 병합 전후를 같은 정밀도에서
+# 병합 전(16-bit 기본 모델 + 어댑터, PEFT)과 병합 후(병합된 폴더를 같은 dtype으로)의 logits를 같은 입력에서 비교합니다.
+# 최대 절대 차이는 쓰지 않습니다. logits의 크기가 수십이고 bf16은 유효 숫자가 세 자리 정도라, 옳은 병합도 최대 차이가 0.1을 쉽게
+# 넘습니다(GPU 리허설에서 `gap < 0.1`이 실제로 실패했습니다). 대신 두 가지를 봅니다.
+# - **상대 오차** $\lVert a-b\rVert / \lVert b\rVert$: 허용치 fp32 `1e-4`, bf16/fp16 `0.1`. 16-bit에서는 병합 전 모델도 매 층에서
+#   반올림되므로 옳은 병합도 몇 % 차이가 날 수 있습니다.
+# - **top-1 일치율**(위치마다 가장 높은 토큰이 같은 비율): 허용치 fp32 100 %, 16-bit 95 % 이상.
+#
+# T4에서는 16-bit 8B(16 GB)가 GPU(15 GB)에 들어가지 않아 이 비교를 건너뛰고, 아래의 "학습한 모델과 비교"만 합니다.
+
+# %%
+from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-if can_merge:
-    merged_dir = run_dir / "merged"
-    merged.save_pretrained(merged_dir)
-    tokenizer.save_pretrained(merged_dir)
-    del merged, adapter_model, base_for_merge  # one 16-bit 8B copy at a time (an L4 has 24 GB)
+from course_utils.adapter_merge import check_adapter_matches_base
+
+exact = profile.compute_dtype == torch.float32
+tolerance = {"relative": 1e-4 if exact else 0.1, "top1": 1.0 if exact else 0.95}
+device_map = {"": 0} if profile.device == "cuda" else None
+if profile.name != "t4":
+    base16 = load_causal_lm(profile.persona_model, profile, quantize=False)
+    check_adapter_matches_base(adapter_dir, base16)
+    unmerged_logits = logits_at(PeftModel.from_pretrained(base16, str(adapter_dir)).eval())
+    del base16  # one 16-bit copy at a time (an L4 has 24 GB)
+    gc.collect()
     if profile.device == "cuda":
         torch.cuda.empty_cache()
-    reloaded = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=profile.compute_dtype).to(profile.device).eval()
-    print("hasattr(reloaded, 'module'):", hasattr(reloaded, "module"))
-    print(generate(reloaded, tokenizer, persona_prompts(tokenizer, questions[:1], train_system), max_new_tokens=48)[0])
+    merged16 = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=profile.compute_dtype, device_map=device_map).eval()
+    merged_logits = logits_at(merged16)
+    del merged16
+    gc.collect()
+    relative, top1 = logit_gap(merged_logits, unmerged_logits)
+    print(f"병합 후 vs 병합 전 ({profile.dtype_name}): 상대 오차 {relative:.2e} (허용 {tolerance['relative']:.0e}), top-1 일치 {top1:.1%} (허용 {tolerance['top1']:.0%})")
+    assert relative < tolerance["relative"] and top1 >= tolerance["top1"]
+else:
+    print("[t4] 16-bit 8B가 GPU에 들어가지 않아 병합 전후 16-bit 비교는 건너뜁니다 (a100 프로필과 테스트가 확인).")
+
+# %% [markdown]
+# ### 학습한 모델과 비교: 왜 차이가 더 큰가
+# 이제 병합된 폴더를 학습자가 실제로 쓰는 방식으로 다시 불러옵니다. PEFT 없이 평범한 `from_pretrained`이고, GPU 프로필은
+# 아래의 `BitsAndBytesConfig`로 4-bit nf4, cpu는 fp32입니다. 그리고 **실제로 학습한 모델**(GPU: nf4 기본 모델 + 16-bit 어댑터)과 비교합니다.
+#
+# GPU 프로필에서는 이 차이가 위의 병합 전후 차이보다 큽니다. 학습 중 어댑터는 nf4로 **양자화된 기본 가중치** $Q(W)$ 위에서
+# 학습됐습니다. 그런데 병합은 16-bit 원본 $W$에 $\Delta W = \frac{\alpha}{r}BA$를 더한 것이고, 4-bit로 다시 불러오면 그 합이 새로
+# 양자화됩니다: $Q(W + \Delta W)$. 어댑터가 보정하도록 배운 것은 $Q(W)$의 반올림 오차인데, 그 오차는 병합 모델에 없고 대신 새 반올림
+# 오차가 생깁니다. $\Delta W$는 $W$보다 훨씬 작아서 4-bit 눈금 하나보다 작은 변화는 반올림에 묻히기도 합니다. 그래서 허용치는
+# 넓게 잡습니다: GPU 프로필은 상대 오차 `0.5`, top-1 일치 70 % 이상(대부분의 위치에서 같은 토큰을 고른다는 정도의 확인).
+# cpu 프로필은 학습도 fp32였으므로 위와 같은 fp32 허용치를 씁니다. 차이를 줄이려면 병합 모델을 16-bit로 쓰거나, 아래의 GGUF Q8_0처럼
+# 더 촘촘한 양자화를 씁니다.
+
+# %%
+from transformers import BitsAndBytesConfig
+
+reload_4bit = BitsAndBytesConfig(
+    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=profile.compute_dtype,
+) if profile.device == "cuda" else None
+with measure("병합 모델 다시 불러오기") as reload_cost:
+    reloaded = AutoModelForCausalLM.from_pretrained(
+        merged_dir, dtype=profile.compute_dtype, quantization_config=reload_4bit, device_map=device_map
+    ).eval()
+relative, top1 = logit_gap(logits_at(reloaded), trained_logits)
+loose = {"relative": 0.5, "top1": 0.7} if profile.device == "cuda" else tolerance
+print(f"다시 불러온 병합 모델 vs 학습한 모델: 상대 오차 {relative:.2e} (허용 {loose['relative']:.0e}), top-1 일치 {top1:.1%} (허용 {loose['top1']:.0%})")
+assert relative < loose["relative"] and top1 >= loose["top1"]
+
+# %% [markdown]
+# 원래 강의는 `model = torch.nn.DataParallel(model).cuda()`로 감싼 뒤 `model.module.generate(...)`를 불렀습니다. `DataParallel`은
+# `forward`만 여러 GPU로 나눌 뿐 `generate`는 나누지 않으므로 감쌀 이유가 없고, 감싸지 않은 모델에는 `.module`이 없어
+# `AttributeError`가 납니다(Hub에서 받은 모델로 그대로 따라 하면 바로 이 오류). 평범한 모델에는 `model.generate`를 부르고,
+# 장치는 `.to(device)`나 `device_map`으로 정합니다. 다시 불러온 병합 모델의 답을 학습한 모델의 답과 나란히 봅니다.
+
+# %%
+print("hasattr(reloaded, 'module'):", hasattr(reloaded, "module"))
+merged_answers = generate(reloaded, tokenizer, persona_prompts(tokenizer, questions[:2], train_system), max_new_tokens=NEW_TOKENS)
+for question, before, after in zip(questions[:2], answers["파인튜닝"][:2], merged_answers):
+    print(f"Q: {question}  (같은 답: {before == after})\n  [학습한 모델] {before[:100]!r}\n  [병합 모델]   {after[:100]!r}")
+del reloaded
+gc.collect()
 
 # %% [markdown]
 # 다른 기본 모델에 어댑터를 병합하려 하면 PEFT는 늦게(모양이 다를 때 `load_state_dict` 깊은 곳에서) 실패하거나, 모양이 같으면
-# **조용히** 이상한 모델을 만듭니다. 그래서 미리 검사합니다. 층 크기가 다른 작은 무작위 Llama로 시험해 봅니다.
+# **조용히** 이상한 모델을 만듭니다. 스트리밍 병합은 쓰기 전에 검사합니다. 층 크기가 다른 작은 무작위 Llama 폴더로 시험해 봅니다.
 
 # %%
 from transformers import LlamaConfig, LlamaForCausalLM
 
-wrong_base = LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4))
-wrong_base.name_or_path = "someone/tiny-llama"
+wrong_base_dir = run_dir / "tiny-llama"
+LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)).save_pretrained(wrong_base_dir)
 try:
-    check_adapter_matches_base(adapter_dir, wrong_base)
+    merge_adapter_into_checkpoint(wrong_base_dir, adapter_dir, run_dir / "wrong-merge", overwrite=True)
 except ValueError as error:
     print("ValueError:", error)
+print("wrong-merge 폴더가 생겼나:", (run_dir / "wrong-merge").exists())
 
 # %% [markdown]
-# ## 10. LLaMA-Factory로 하고 싶다면
-# 시드는 LLaMA-Factory에 `data/ironman.json`을 넣고, `dataset_info.json`에 항목을 추가하고, `template.py`에 `llama3-ironman` 템플릿을
-# 등록했습니다. 같은 데이터에서 그 세 가지와 `llamafactory-cli train`용 설정을 만듭니다. 템플릿은 시드처럼 `SYSTEM_PROMPT`를
+# ## 10. 내 컴퓨터에서 돌리기: GGUF로 내보내기
+# llama.cpp, Ollama, LM Studio 같은 로컬 실행기는 **GGUF** 파일 하나를 읽습니다. `course_utils.gguf_export`는 병합된 폴더를
+# llama.cpp의 `convert_hf_to_gguf.py`(`LlamaModel`)와 같은 방식으로 씁니다: llama.cpp의 텐서 이름(`token_embd`, `blk.N.attn_q` …),
+# rope 배치에 맞춘 q/k 행 재배열, 하이퍼파라미터, 그리고 토크나이저(바이트 단위 BPE의 토큰·병합 규칙·특수 토큰 id)와 채팅 템플릿까지
+# 파일 하나에 넣습니다. 텐서를 하나씩 읽어 쓰므로 메모리는 텐서 하나만큼만 씁니다.
+# cpu는 f16(2바이트/파라미터), GPU 프로필은 Q8_0(약 1.06바이트/파라미터, 8B면 약 8.5 GB)으로 씁니다.
+#
+# 그리고 **우리가 쓰지 않은 읽기 프로그램**으로 확인합니다: transformers 자체의 GGUF 로더(`from_pretrained(..., gguf_file=...)`)로
+# 불러, logits가 병합 모델과 같은지(f16 허용치: 상대 오차 `5e-3`, top-1 98 %)와 토큰 id가 같은지 봅니다. GGUF를 transformers로
+# 불러오면 전체를 fp32로 풀어 CPU 메모리에 올리므로(8B면 32 GB), 이 확인은 cpu 프로필에서만 하고 GPU 프로필에서는 파일만 씁니다.
+
+# %%
+from course_utils.gguf_export import export_gguf
+
+outtype = "f16" if profile.device == "cpu" else "q8_0"
+gguf_file = run_dir / "gguf" / f"{profile.persona_model.split('/')[-1]}-ironman-{outtype}.gguf"
+with measure(f"GGUF 내보내기 ({outtype})") as export_cost:
+    gguf_report = export_gguf(merged_dir, gguf_file, outtype=outtype, overwrite=True)
+print(f"{gguf_file.name}: 텐서 {gguf_report.tensors}개, {gguf_report.bytes / 2**30:.2f} GiB (safetensors 병합 폴더 {size_gib:.2f} GiB)")
+
+# %%
+from transformers import AutoTokenizer
+
+if profile.device == "cpu":
+    with measure("transformers로 GGUF 불러오기") as gguf_load_cost:
+        from_gguf = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32).eval()
+        gguf_tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    relative, top1 = logit_gap(logits_at(from_gguf), merged_logits)
+    print(f"GGUF(f16) vs 병합 모델: 상대 오차 {relative:.2e} (허용 5e-03), top-1 일치 {top1:.1%} (허용 98%)")
+    assert relative < 5e-3 and top1 >= 0.98
+    for text in ["토니, 소코비아 협정에 대해 어떻게 생각해요?", "What is the capital of France?", "LLM 중에서 가장 유명한 LLM은 뭐야?"]:
+        same = gguf_tokenizer(text).input_ids == tokenizer(text).input_ids
+        print(f"토큰 id 같음: {same}  {text}")
+        assert same
+    print("채팅 템플릿 같음:", gguf_tokenizer.chat_template == tokenizer.chat_template)
+    del from_gguf
+else:
+    print(f"[{profile.name}] 8B GGUF를 transformers로 풀면 CPU 메모리가 모자라 불러오기 확인은 cpu 프로필과 테스트(tests/test_gguf_export.py)에 맡깁니다.")
+
+# %% [markdown]
+# ### llama.cpp와 Ollama로 실행하기
+# 파일을 내 컴퓨터로 받은 뒤(Colab: 왼쪽 파일 창에서 다운로드, 또는 Google Drive로 복사):
+#
+# ```bash
+# # llama.cpp (https://github.com/ggml-org/llama.cpp): 파일 안의 채팅 템플릿으로 대화 모드
+# llama-cli -m Llama-3-Open-Ko-8B-Instruct-preview-ironman-q8_0.gguf -cnv
+#
+# # Ollama: Modelfile 한 줄이면 됩니다
+# echo 'FROM ./Llama-3-Open-Ko-8B-Instruct-preview-ironman-q8_0.gguf' > Modelfile
+# ollama create ironman -f Modelfile && ollama run ironman
+# ```
+#
+# 이 파일은 GGUF 버전 3, `general.architecture = llama`, 토크나이저 `gpt2`(전처리 `llama-bpe` 또는 `smollm`) 형식입니다.
+# **이 강의에서 실제로 읽어 확인한 것은 transformers 5.23.0(gguf 0.19.0)의 GGUF 로더뿐입니다.** llama.cpp, Ollama, LM Studio는
+# 같은 형식(llama.cpp가 만드는 Llama 3 GGUF와 같은 키와 텐서 이름)을 읽도록 만들어져 있지만, 여기서 실행해 보지는 않았습니다.
+# 처음 돌려 볼 때 답이 학습한 모델과 비슷한지 몇 개 질문으로 확인하세요.
+
+# %%
+print(f"병합 {merge_cost}")
+print(f"다시 불러오기 {reload_cost}")
+print(f"GGUF 내보내기 {export_cost}")
+print(f"llama-cli -m {gguf_file} -cnv")
+
+# %% [markdown]
+# ## 11. LLaMA-Factory로 하고 싶다면
+# 원래 강의는 LLaMA-Factory에 `data/ironman.json`을 넣고, `dataset_info.json`에 항목을 추가하고, `template.py`에 `llama3-ironman` 템플릿을
+# 등록했습니다. 같은 데이터에서 그 세 가지와 `llamafactory-cli train`용 설정을 만듭니다. 템플릿은 원래 강의처럼 `SYSTEM_PROMPT`를
 # `default_system`으로 갖고, 렌더링 결과가 Llama 3 채팅 템플릿과 글자 하나까지 같은지 테스트가 확인합니다.
-# 설정은 시드의 `train_sft.sh`와 같되 10 대신 3 epoch, 검증 10%(`val_size`)입니다.
+# 설정은 원래 강의의 `train_sft.sh`와 같되 10 대신 3 epoch, 검증 10%(`val_size`)입니다.
+# `make llamafactory-check`가 이 내보내기를 LLaMA-Factory 0.9.5로 실제로 읽고 학습해 확인합니다 (`recipes/llamafactory/README.md`).
 
 # %%
 from course_utils.persona_export import export_llamafactory
@@ -479,31 +621,34 @@ print(export_paths["dataset_info"].read_text())
 print(export_paths["template"].read_text())
 
 # %% [markdown]
-# ## 11. Hub에 공유하기 (토큰이 있을 때만)
-# 시드는 토큰을 노트북에 그대로 적었습니다. 그러면 노트북을 공유하는 순간 토큰도 공개됩니다. 여기서는 Colab 보안 비밀(왼쪽 열쇠
-# 아이콘)이나 `HF_TOKEN` 환경 변수에서만 읽고, 없으면 아무것도 올리지 않습니다. 모델 카드에는 기본 모델, 데이터, 라이선스를 적습니다.
+# ## 12. Hub에 공유하기 (토큰이 있을 때만)
+# 원래 강의는 토큰을 노트북에 그대로 적었습니다. 그러면 노트북을 공유하는 순간 토큰도 공개됩니다. 여기서는 Colab 보안 비밀(왼쪽 열쇠
+# 아이콘)이나 `HF_TOKEN` 환경 변수에서만 읽고, 없으면 아무것도 올리지 않습니다. 저장소 이름의 앞부분(사용자 이름)은 토큰으로
+# `huggingface_hub.whoami()`에 물어 정합니다(토큰이 없으면 `your-name`). 모든 프로필이 병합했으므로 올리는 것은 병합된 폴더이고,
+# 모델 카드는 폴더를 보고 "병합된 모델"인지 "어댑터만"인지 적습니다. 기본 모델, 데이터, 라이선스도 적습니다.
 
 # %%
-from course_utils.hub_upload import model_card, push_folder_to_hub
+from course_utils.hub_upload import hub_repo_id, is_adapter_folder, model_card, push_folder_to_hub
 
-repo_id = f"your-name/{profile.persona_model.split('/')[-1]}-ironman"
+upload_folder = merged_dir
+repo_id = hub_repo_id(f"{profile.persona_model.split('/')[-1]}-ironman")
 card = model_card(
     repo_id=repo_id,
     base_model=profile.persona_model,
     data_description=f"{len(train_rows)} Korean instruction/answer pairs in Tony Stark's voice, written for the course (data/persona)",
     data_license="CC BY 4.0 (data/LICENSE.md)",
     summary="A Korean Tony Stark persona fine-tuned with LoRA (lesson 08 of an open fine-tuning course).",
+    adapter_only=is_adapter_folder(upload_folder),
 )
 print(card)
-upload_folder = run_dir / "merged" if can_merge else adapter_dir
 push_folder_to_hub(upload_folder, repo_id, card=card)
 
 # %% [markdown]
-# ## 12. 여러 GPU로: accelerate + DeepSpeed ZeRO-3 / FSDP
-# 시드는 A100 두 장에서 `deepspeed --num_gpus 2 … --deepspeed ds_z3_config.json`으로 학습했습니다. 같은 일을 accelerate로 하는
+# ## 13. 여러 GPU로: accelerate + DeepSpeed ZeRO-3 / FSDP
+# 원래 강의는 A100 두 장에서 `deepspeed --num_gpus 2 … --deepspeed ds_z3_config.json`으로 학습했습니다. 같은 일을 accelerate로 하는
 # 레시피가 `recipes/persona_multigpu/`에 있습니다. 설정 파일(`zero3.yaml`: DeepSpeed ZeRO-3, `fsdp.yaml`: PyTorch FSDP2)만
 # 바꾸면 같은 TRL 스크립트가 GPU마다 프로세스를 하나씩 띄워 가중치·기울기·옵티마이저 상태를 나눠 갖습니다. 유효 배치는
-# `GPU 수 × 배치 × 누적`(시드: 2 × 4 × 4 = 32)입니다. 이 노트북에서는 실행하지 않고 명령만 보여 줍니다.
+# `GPU 수 × 배치 × 누적`(원래 강의: 2 × 4 × 4 = 32)입니다. 이 노트북에서는 실행하지 않고 명령만 보여 줍니다.
 
 # %%
 print("accelerate launch --config_file recipes/persona_multigpu/zero3.yaml recipes/persona_multigpu/train_persona.py \\")
@@ -515,9 +660,11 @@ print(f"이 노트북의 학습: {train_cost}")
 # - 시스템 프롬프트는 `apply_chat_template`로 넣고, 모델마다 다른 형식(Llama 3, ChatML)을 직접 확인했습니다. 시스템 프롬프트는
 #   예제마다 토큰을 먹으므로 `max_length`와 함께 검사했습니다.
 # - 대화형 prompt/completion 데이터로 TRL이 답 토큰에만 손실을 주는 것을 라벨에서 확인했습니다.
-# - 작은 데이터를 여러 epoch 돌리면 학습 손실은 계속 내려가도 검증 손실은 멈춥니다. 시드의 10 epoch 표에 보이는 계단은 암기의 신호입니다.
+# - 작은 데이터를 여러 epoch 돌리면 학습 손실은 계속 내려가도 검증 손실은 멈춥니다. 원래 강의의 10 epoch 표에 보이는 계단은 암기의 신호입니다.
 # - 세 열 표로 프롬프트만 쓴 경우와 파인튜닝을 같은 질문에서 비교했고, 상식이 유지되는지도 쟀습니다. 약한 심사 모델의 점수는 근거로 삼지 않았습니다.
-# - 병합 전후 logits가 같음을 확인했고, 병합 모델은 PEFT 없이 불러 `model.generate`로 생성했습니다(`model.module` 아님).
+# - 어댑터를 샤드 하나씩 병합해 T4에서도 병합 모델을 만들었습니다. 병합 전후는 상대 오차와 top-1 일치로 비교했고, 4-bit로 학습한 모델과의
+#   차이가 더 큰 이유(학습은 $Q(W)$ 위에서, 병합은 $W + \Delta W$를 다시 양자화)를 보았습니다. 병합 모델은 PEFT 없이 불러 `model.generate`로 생성했습니다(`model.module` 아님).
+# - 병합 모델을 GGUF로 내보내 transformers의 GGUF 로더로 확인했고, llama.cpp와 Ollama로 돌리는 명령을 보았습니다.
 # - LLaMA-Factory 내보내기, 토큰이 있을 때만 하는 Hub 업로드, accelerate 멀티 GPU 레시피를 같은 데이터에서 만들었습니다.
 #
 # ## 연습 문제

@@ -35,3 +35,15 @@ def test_every_lesson_has_solutions_after_its_exercises(source: Path):
 def test_solutions_notebook_keeps_the_solutions(tmp_path):
     target = write_solutions(SOURCES[0], tmp_path)
     assert any(is_solution(c) for c in jupytext.read(target).cells)
+
+
+def test_regenerating_a_learner_notebook_changes_no_byte(tmp_path):
+    """Cell ids come from the cells' text: `make sync` on unchanged sources leaves the committed .ipynb as it is."""
+    import shutil
+
+    from course_utils.exercises import write_learner
+
+    source = tmp_path / "01_pipelines.py"
+    shutil.copy(solution_sources()[0], source)
+    first = write_learner(source).read_bytes()
+    assert write_learner(source).read_bytes() == first

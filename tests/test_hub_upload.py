@@ -2,7 +2,7 @@
 import pytest
 
 import course_utils.hub_upload as hub_upload
-from course_utils.hub_upload import base_model_license, model_card, push_folder_to_hub
+from course_utils.hub_upload import base_model_license, hub_repo_id, is_adapter_folder, model_card, push_folder_to_hub
 
 FAKE_TOKEN = "not-a-real-token-for-tests"
 
@@ -97,3 +97,24 @@ def test_unknown_base_models_send_the_reader_to_the_base_model_card():
     assert base_model_license("someone/unknown") == "other"
     card = model_card("a/b", "someone/unknown", "d", "CC BY 4.0", "s", adapter_only=True)
     assert "check its model card" in card and "library_name: peft" in card
+
+
+def test_without_a_token_the_namespace_is_a_placeholder_and_the_hub_is_not_asked(no_token, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "whoami", lambda *a, **k: pytest.fail("whoami needs a token"))
+    assert hub_repo_id("Llama-3-Ko-Ironman") == "your-name/Llama-3-Ko-Ironman"
+
+
+def test_the_card_says_adapter_or_merged_from_the_folder(tmp_path, saved_model):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    assert is_adapter_folder(adapter) and not is_adapter_folder(saved_model)
+    cards = {
+        folder.name: model_card("a/b", "beomi/Llama-3-Open-Ko-8B-Instruct-preview", "d", "CC BY 4.0", "s", adapter_only=is_adapter_folder(folder))
+        for folder in (adapter, saved_model)
+    }
+    assert "LoRA adapter only" in cards["adapter"] and "library_name: peft" in cards["adapter"]
+    assert "merged into the base model" in cards["merged"] and "library_name: transformers" in cards["merged"]
+    assert "LoRA adapter only" not in cards["merged"] and "merged into the base model" not in cards["adapter"]

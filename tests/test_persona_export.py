@@ -42,7 +42,7 @@ def registered_template(source: str) -> dict:
 def test_export_writes_the_same_rows_and_an_entry_that_points_at_them(tmp_path):
     paths = export_llamafactory(ROWS, tmp_path, model_name_or_path="beomi/Llama-3-Open-Ko-8B-Instruct-preview")
     records = json.loads(paths["dataset"].read_text(encoding="utf-8"))
-    assert records == ROWS
+    assert records == [ROWS[0], {"instruction": "이 코드 봐 줘.\n\nprint(1)", "input": "", "output": "완벽해, 내가 짠 것처럼."}]
     info = json.loads(paths["dataset_info"].read_text())
     assert (tmp_path / info[DATASET_NAME]["file_name"]).is_file()
     assert info[DATASET_NAME]["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}

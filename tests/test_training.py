@@ -165,3 +165,23 @@ def test_total_cost_adds_times_and_keeps_the_largest_peak():
     total = total_cost(Cost(10.0, None, 1.0), Cost(5.0, None, 3.0))
     assert (total.seconds, total.peak_gpu_gib, total.peak_rss_gib) == (15.0, None, 3.0)
     assert total_cost(Cost(1.0, 2.0, 1.0), Cost(1.0, 5.0, 1.0)).peak_gpu_gib == 5.0
+
+
+def test_every_notebook_that_trains_in_fp16_upcasts_the_lora_weights():
+    """Lesson 08 on t4 died at its first step (GradScaler has no bf16 kernel) because it skipped this call."""
+    from pathlib import Path
+
+    notebooks = Path(__file__).parent.parent / "notebooks"
+    for source in sorted(notebooks.glob("[0-9][0-9]_*.py")):
+        text = source.read_text()
+        if "SFTTrainer(" in text and "fp16=" in text:
+            assert "upcast_trainable_for_fp16(trainer.model)" in text, f"{source.name} trains in fp16 without the upcast"
+
+
+def test_upcast_leaves_fp32_trainable_weights_for_fp16_compute():
+    """What the T4 path needs: after the upcast every trainable weight is fp32, frozen 16-bit weights stay."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4, dtype=torch.float16), torch.nn.Linear(4, 4)).to(torch.bfloat16)
+    model[0].requires_grad_(False)
+    upcast_trainable_for_fp16(model)
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+    assert model[0].weight.dtype == torch.bfloat16
