@@ -62,14 +62,27 @@ def llama3_tokenizer():
 
 
 @pytest.fixture(scope="session")
-def tiny_llama3(llama3_tokenizer):
-    """A one-layer random Llama with Llama 3's vocabulary and ids, small enough to build in a second."""
+def make_tiny_llama():
+    """A builder of seeded random Llamas: one layer, width 16 unless told otherwise, built in a second."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(llama3_tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, bos_token_id=128000, eos_token_id=128001,
-    )
-    return LlamaForCausalLM(config).eval()
+    def build(vocab_size: int, **overrides) -> "LlamaForCausalLM":
+        torch.manual_seed(0)
+        sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+        return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **{**sizes, **overrides})).eval()
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(offline_tokenizer, make_tiny_llama):
+    """A two-layer random Llama with the offline tokenizer's vocabulary: real ids, no trained weights."""
+    return make_tiny_llama(len(offline_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama3(llama3_tokenizer, make_tiny_llama):
+    """A one-layer random Llama with Llama 3's vocabulary and ids."""
+    return make_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)

@@ -21,10 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from course_utils.environment import gpu_info, pick_compute_dtype  # noqa: E402
 from course_utils.models import load_tokenizer  # noqa: E402
+from course_utils.chat_format import check_system_prompt_fits  # noqa: E402
 from course_utils.persona import (  # noqa: E402
-    PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, check_system_prompt_fits, load_persona_data, persona_dataset,
+    PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, load_persona_data, persona_dataset,
 )
-from course_utils.profiles import get_profile  # noqa: E402
+from course_utils.profiles import TrainingPreset, get_profile  # noqa: E402
 from course_utils.sft_recipe import sft_config  # noqa: E402
 
 
@@ -44,6 +45,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test on a tiny random Llama")
     return parser.parse_args(argv)
+
+
+def training_preset(args: argparse.Namespace) -> TrainingPreset:
+    """The command line as a hardware preset, so `sft_config` turns it into SFTConfig arguments as for every lesson."""
+    return TrainingPreset(
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        max_length=args.max_length,
+        max_steps=args.max_steps,
+        eval_steps=3 if args.tiny else 20,
+        save_steps=100,
+        learning_rate=args.learning_rate,
+        optim="adamw_torch_fused",  # TRL's default, which the recipe has always used
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
 
 
 def tiny_model_and_tokenizer():
@@ -75,23 +91,16 @@ def main(argv: list[str] | None = None) -> dict:
     splits = persona_dataset(rows, system).train_test_split(test_size=0.1, seed=0)
 
     compute_dtype = pick_compute_dtype(gpu.capability) if (gpu := gpu_info()) else torch.float32
+    preset = training_preset(args)
     config = sft_config(
-        args.output_dir, compute_dtype,
+        args.output_dir, compute_dtype, preset=preset,
         num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.learning_rate,
         warmup_steps=0.03,  # below 1: a fraction of all steps (transformers 5 folded warmup_ratio into it)
-        max_length=args.max_length,
         logging_steps=1 if args.tiny else 10,
         eval_strategy="steps",
-        eval_steps=3 if args.tiny else 20,
+        eval_steps=preset.eval_steps,
         save_strategy="no" if args.tiny else "steps",
-        save_steps=100,
-        activation_checkpointing=args.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
+        save_steps=preset.save_steps,
         model_init_kwargs=None if args.tiny else {"dtype": compute_dtype},
         use_cpu=args.tiny,
         include_num_input_tokens_seen="no",
