@@ -101,10 +101,11 @@ for rows in bad_rows:
 
 # %%
 from course_utils.models import load_tokenizer
-from course_utils.persona import SYSTEM_PROMPT, persona_messages
+from course_utils.chat_format import chat_messages
+from course_utils.persona import SYSTEM_PROMPT
 
 tokenizer = load_tokenizer(profile.persona_model, profile)
-messages = persona_messages("토니, 소코비아 협정에 대해 어떻게 생각해요?", system=SYSTEM_PROMPT)
+messages = chat_messages("토니, 소코비아 협정에 대해 어떻게 생각해요?", system=SYSTEM_PROMPT)
 print(SYSTEM_PROMPT, "\n")
 print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
@@ -114,7 +115,7 @@ print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_pro
 # **TRL 패키지에 들어 있는 Meta Llama 3 Instruct의 Jinja 템플릿**을 transformers의 같은 렌더러로 같은 메시지에 적용해 보여 줍니다.
 
 # %%
-from course_utils.persona import render_llama3
+from course_utils.chat_format import render_llama3
 
 if profile.device == "cuda":
     print("이 프로필의 토크나이저가 곧 Llama 3 템플릿입니다 (위 출력).")
@@ -131,7 +132,7 @@ else:
 # 페르소나가 프롬프트가 아니라 가중치에 들어가므로, 추론할 때도 프롬프트 토큰을 아낍니다.
 
 # %%
-from course_utils.persona import check_system_prompt_fits
+from course_utils.chat_format import check_system_prompt_fits
 
 preset = profile.persona
 try:
@@ -276,7 +277,7 @@ plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, tra
 # %%
 import matplotlib.pyplot as plt
 
-from course_utils.persona import SEED_REPORTED_LOSS
+from course_utils.seed_reports import SEED_REPORTED_LOSS
 
 history = trainer.state.log_history
 fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -324,7 +325,8 @@ for question, *texts in list(zip(questions, *answers.values()))[::5]:
 #   **얼마나 그럴듯하게 보는지**(정답 토큰의 평균 손실, 6강의 `completion_loss`)도 함께 잽니다. 정답률이 0이어도 이 값은 움직입니다.
 
 # %%
-from course_utils.persona import PERSONA_RUBRIC, STYLE_MARKERS
+from course_utils.judge import PERSONA_RUBRIC
+from course_utils.persona_scores import STYLE_MARKERS
 
 print("STYLE_MARKERS:", STYLE_MARKERS)
 print(PERSONA_RUBRIC)
@@ -332,8 +334,9 @@ print(PERSONA_RUBRIC)
 # %%
 from contextlib import nullcontext
 
-from course_utils.evaluation import completion_loss
-from course_utils.persona import general_accuracy, judge_scores, marker_rate, marker_rates_by_group, mean_hangul_share
+from course_utils.judge import persona_judge_scores
+from course_utils.perplexity import completion_loss
+from course_utils.persona_scores import general_accuracy, marker_rate, marker_rates_by_group, mean_hangul_share
 
 systems = {"기본": None, "기본 + 시스템 프롬프트": SYSTEM_PROMPT, "파인튜닝": train_system}
 general_prompts = {column: persona_prompts(tokenizer, [row["question"] for row in general_rows], system) for column, system in systems.items()}
@@ -345,7 +348,7 @@ with measure("심사와 상식 문제"):
             replies = generate(model, tokenizer, general_prompts[column], max_new_tokens=24)
             answer_loss = completion_loss(model, tokenizer, general_prompts[column], expected)
         with model.disable_adapter():  # the judge: the base instruct model (every profile's judge_model is its persona_model)
-            scores = judge_scores(model, tokenizer, questions, texts)
+            scores = persona_judge_scores(model, tokenizer, questions, texts)
         results[column] = {
             "marker": marker_rate(texts, questions), "hangul": mean_hangul_share(texts), "judge": sum(scores) / len(scores),
             "general": general_accuracy(replies, expected), "answer_loss": answer_loss,
@@ -355,8 +358,9 @@ with measure("심사와 상식 문제"):
 # %%
 from IPython.display import Markdown, display
 
-from course_utils.evaluation import bootstrap_mean_interval, markdown_table, wilson_interval, with_interval
-from course_utils.persona import hangul_share
+from course_utils.evaluation import bootstrap_mean_interval, wilson_interval, with_interval
+from course_utils.persona_scores import hangul_share
+from course_utils.tables import markdown_table
 
 # every score with its 95 % interval: Wilson for shares of answers, bootstrap for means over answers
 n, m = len(questions), len(general_rows)
@@ -674,12 +678,11 @@ print(f"이 노트북의 학습: {train_cost}")
 
 # %% tags=["solution"]
 # 풀이 1 (기초): 학습 답에 실제로 나오는 말 두 개를 묶음 하나로 더합니다. 기준선의 비율도 함께 오르는지 봅니다.
-import json
+from course_utils.data_files import read_jsonl
+from course_utils.persona import PERSONA_DIR
+from course_utils.persona_scores import marker_hits
 
-from course_utils.environment import DATA_DIR
-from course_utils.persona import marker_hits
-
-train_answers = [json.loads(line)["output"] for line in (DATA_DIR / "persona" / "ironman_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+train_answers = [row["output"] for row in read_jsonl(PERSONA_DIR / "ironman_train.jsonl")]
 extra = tuple(word for word in ("자비스", "슈트", "수트", "천재") if any(word in a for a in train_answers))[:2]
 wider = {**STYLE_MARKERS, "extra": extra}
 print("더한 표지어:", extra)

@@ -16,7 +16,8 @@ from transformers.utils.chat_template_utils import render_jinja_template
 import course_utils
 from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE
 from course_utils.offline_model import offline_model_path
-from course_utils.persona import SYSTEM_PROMPT, load_persona_data, persona_messages, render_llama3, user_message
+from course_utils.chat_format import chat_messages, render_llama3
+from course_utils.persona import SYSTEM_PROMPT, load_persona_data, user_message
 from course_utils.persona_export import export_llamafactory, render_with_slots
 
 # A learner's row with an `input` field: the shipped rows have none, and LLaMA-Factory joins instruction and input itself.
@@ -51,7 +52,7 @@ def chat_ids(tokenizer, rows: list[dict]) -> list[dict]:
     """The course's training example of each row on the tokenizer's own chat template: prompt ids and full ids."""
     out = []
     for row in rows:
-        prompt = persona_messages(user_message(row), SYSTEM_PROMPT)
+        prompt = chat_messages(user_message(row), SYSTEM_PROMPT)
         full = prompt + [{"role": "assistant", "content": row["output"].strip()}]
         out.append({
             "user": user_message(row),
@@ -65,7 +66,7 @@ def llama3_texts(rows: list[dict]) -> list[dict]:
     """The course's Llama 3 text of each row (the Llama 3 Instruct Jinja template) and the export's slot rendering."""
     out = []
     for row in rows:
-        prompt = persona_messages(user_message(row), SYSTEM_PROMPT)
+        prompt = chat_messages(user_message(row), SYSTEM_PROMPT)
         full = prompt + [{"role": "assistant", "content": row["output"].strip()}]
         out.append({
             "prompt_text": render_llama3(prompt, add_generation_prompt=True),
