@@ -707,5 +707,6 @@ import pandas as pd
 judged = [(column, text, score) for column, r in results.items() for text, score in zip(r["texts"], r["scores"])]
 human = [1 + min(4, len(marker_hits(text))) for _, text, _ in judged]
 frame = pd.DataFrame({"human": human, "judge": [score for _, _, score in judged]})
-print(f"{len(frame)}개 답, Spearman 순위 상관: {frame['human'].corr(frame['judge'], method='spearman'):.2f}")
+# Spearman 상관은 순위끼리의 Pearson 상관입니다(같은 점수는 평균 순위): scipy 없이 pandas의 rank()로 계산합니다.
+print(f"{len(frame)}개 답, Spearman 순위 상관: {frame['human'].rank().corr(frame['judge'].rank()):.2f}")
 

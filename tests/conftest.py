@@ -61,28 +61,32 @@ def llama3_tokenizer():
     return tokenizer
 
 
-@pytest.fixture(scope="session")
-def make_tiny_llama():
-    """A builder of seeded random Llamas: one layer, width 16 unless told otherwise, built in a second."""
+def build_tiny_llama(vocab_size: int, hidden: int = 16, layers: int = 1, heads: int = 2, kv_heads: int = 1, **extra):
+    """A random Llama small enough to build in a second, seeded so every test sees the same weights."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    def build(vocab_size: int, **overrides) -> "LlamaForCausalLM":
-        torch.manual_seed(0)
-        sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
-        return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **{**sizes, **overrides})).eval()
-
-    return build
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, **extra,
+    )
+    return LlamaForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="session")
-def tiny_llama(offline_tokenizer, make_tiny_llama):
+def tiny_llama_builder():
+    """`build_tiny_llama`, for test modules that need a tiny Llama of their own vocabulary."""
+    return build_tiny_llama
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(offline_tokenizer):
     """A two-layer random Llama with the offline tokenizer's vocabulary: real ids, no trained weights."""
-    return make_tiny_llama(len(offline_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return build_tiny_llama(len(offline_tokenizer), hidden=32, layers=2, heads=4, kv_heads=2, max_position_embeddings=256)
 
 
 @pytest.fixture(scope="session")
-def tiny_llama3(llama3_tokenizer, make_tiny_llama):
+def tiny_llama3(llama3_tokenizer):
     """A one-layer random Llama with Llama 3's vocabulary and ids."""
-    return make_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)
+    return build_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)

@@ -18,9 +18,9 @@ def tokenizer(offline_tokenizer):
 
 
 @pytest.fixture(scope="module")
-def untied_model(make_tiny_llama):
+def untied_model(tiny_llama_builder):
     """A one-layer random Llama whose output layer can be zeroed alone (not tied to the embeddings)."""
-    return lambda vocab_size: make_tiny_llama(vocab_size, hidden_size=32, intermediate_size=64, tie_word_embeddings=False)
+    return lambda vocab_size: tiny_llama_builder(vocab_size, hidden=32, tie_word_embeddings=False)
 
 
 def test_uniform_model_has_perplexity_equal_to_vocab_size(tokenizer, untied_model):

@@ -47,21 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def training_preset(args: argparse.Namespace) -> TrainingPreset:
-    """The command line as a hardware preset, so `sft_config` turns it into SFTConfig arguments as for every lesson."""
-    return TrainingPreset(
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        max_length=args.max_length,
-        max_steps=args.max_steps,
-        eval_steps=3 if args.tiny else 20,
-        save_steps=100,
-        learning_rate=args.learning_rate,
-        optim="adamw_torch_fused",  # TRL's default, which the recipe has always used
-        gradient_checkpointing=args.gradient_checkpointing,
-    )
-
-
 def tiny_model_and_tokenizer():
     """A 2-layer random Llama with the offline tokenizer's vocabulary: the recipe's code path without a real model."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -91,16 +76,18 @@ def main(argv: list[str] | None = None) -> dict:
     splits = persona_dataset(rows, system).train_test_split(test_size=0.1, seed=0)
 
     compute_dtype = pick_compute_dtype(gpu.capability) if (gpu := gpu_info()) else torch.float32
-    preset = training_preset(args)
+    preset = TrainingPreset(  # the command line's hardware choices, in the course's preset form
+        per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        max_length=args.max_length, max_steps=args.max_steps, eval_steps=3 if args.tiny else 20, save_steps=100,
+        learning_rate=args.learning_rate, optim="adamw_torch_fused", gradient_checkpointing=args.gradient_checkpointing,
+    )
     config = sft_config(
-        args.output_dir, compute_dtype, preset=preset,
+        args.output_dir, compute_dtype, preset,
         num_train_epochs=args.epochs,
         warmup_steps=0.03,  # below 1: a fraction of all steps (transformers 5 folded warmup_ratio into it)
         logging_steps=1 if args.tiny else 10,
-        eval_strategy="steps",
-        eval_steps=preset.eval_steps,
-        save_strategy="no" if args.tiny else "steps",
-        save_steps=preset.save_steps,
+        eval_strategy="steps", eval_steps=preset.eval_steps,
+        save_strategy="no" if args.tiny else "steps", save_steps=preset.save_steps,
         model_init_kwargs=None if args.tiny else {"dtype": compute_dtype},
         use_cpu=args.tiny,
         include_num_input_tokens_seen="no",
