@@ -216,7 +216,7 @@ pairs = [
     ("미세 조정은 사전학습된 모델을 새 과제에 맞추는 과정이다.", "Fine-tuning adapts a pretrained model to a new task."),
 ]
 rows = []
-from course_utils.special_tokens import load_published_tokenizer  # KoGPT2 has no tokenizer_config.json (lesson 01)
+from course_utils.special_tokens import load_published_tokenizer  # course_utils/special_tokens.py: KoGPT2's (lesson 01)
 
 for model_id in profile.tokenizer_models:
     tok = load_published_tokenizer(model_id, profile)

@@ -293,7 +293,6 @@ VARIANTS["nf4 + double quant"][0]["quantization_config"]
 from transformers import AutoConfig
 
 # course_utils/quantization.py: quantization by hand
-# course_utils/quantization.py: quantization by hand
 from course_utils.quantization import model_on_meta, parameter_split, weight_bytes
 
 split = parameter_split(model_on_meta(AutoConfig.from_pretrained(model_path)))
@@ -338,7 +337,6 @@ from transformers import AutoModelForCausalLM
 from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
 from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
 from course_utils.perplexity import perplexity  # course_utils/perplexity.py: loss and perplexity
-# course_utils/quantization.py: quantization by hand
 # course_utils/quantization.py: quantization by hand
 from course_utils.quantization import fits_in_memory, quant_scale_bytes
 

@@ -148,7 +148,6 @@ from peft import prepare_model_for_kbit_training
 
 from course_utils.lora_checks import linear_layer_names  # course_utils/lora_checks.py: checks around a LoraConfig
 # course_utils/models.py: a profile's model and tokenizer
-# course_utils/models.py: a profile's model and tokenizer
 from course_utils.models import load_causal_lm, load_tokenizer
 
 tokenizer = load_tokenizer(model_id, profile)
@@ -183,7 +182,6 @@ print(base)
 # - `target_modules`: 어텐션 q/k/v/o와 MLP gate/up/down, 일곱 가지 선형층 모두에 붙입니다(`"all-linear"`와 같음).
 
 # %%
-# course_utils/lora_checks.py: checks around a LoraConfig
 # course_utils/lora_checks.py: checks around a LoraConfig
 from course_utils.lora_checks import check_lora_config, lora_parameter_count
 

@@ -99,7 +99,6 @@ print(sft)
 from datasets import load_dataset
 
 # course_utils/alpaca_data.py: Alpaca rows
-# course_utils/alpaca_data.py: Alpaca rows
 from course_utils.alpaca_data import ALPACA_OPTIONAL, ALPACA_REQUIRED, HUB_DATASET, OFFLINE_FILE
 from course_utils.data_files import check_rows, read_rows  # course_utils/data_files.py: JSONL rows, checked
 
@@ -151,7 +150,6 @@ except ValueError as error:
 # 결과는 캐시 파일(Arrow)로 저장되어, 같은 변환을 다시 실행하면 바로 읽어 옵니다.
 
 # %%
-# course_utils/alpaca_data.py: Alpaca rows
 # course_utils/alpaca_data.py: Alpaca rows
 from course_utils.alpaca_data import alpaca_prompt_completion, has_empty_input
 from course_utils.models import load_tokenizer  # course_utils/models.py: a profile's model and tokenizer
@@ -322,8 +320,6 @@ plt.show()
 # %%
 import torch
 from trl import SFTConfig
-
-from course_utils.environment import output_dir  # course_utils/environment.py: where the course runs
 
 args = SFTConfig(
     output_dir=str(run_dir),
@@ -569,7 +565,7 @@ except FileExistsError as error:
 import shutil
 from pathlib import Path
 
-from course_utils.environment import in_colab  # course_utils/environment.py: where the course runs
+from course_utils.environment import in_colab, output_dir  # course_utils/environment.py: where the course runs
 
 COPY_TO_DRIVE = False
 if str(output_dir()).startswith("/content/drive/"):

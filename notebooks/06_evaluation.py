@@ -88,12 +88,9 @@ def short(text: str, limit: int = 160) -> str:
 # %%
 from course_utils.alpaca_data import alpaca_splits, load_alpaca  # course_utils/alpaca_data.py: Alpaca rows
 # course_utils/lesson_runs.py: runs shared by lessons 05 and 06
-# course_utils/lesson_runs.py: runs shared by lessons 05 and 06
 from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
 # course_utils/models.py: a profile's model and tokenizer
-# course_utils/models.py: a profile's model and tokenizer
 from course_utils.models import load_causal_lm, load_tokenizer
-# course_utils/training.py: around a Trainer run
 # course_utils/training.py: around a Trainer run
 from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
 
@@ -263,7 +260,6 @@ print(f"배치가 {one_by_one.seconds / batched.seconds:.1f}배 빠름, 같은 �
 # 레슨 05의 `eval_loss`와 거의 같은 값이 나와야 합니다(배치 평균 방식만 약간 다름).
 
 # %%
-# course_utils/perplexity.py: loss and perplexity
 # course_utils/perplexity.py: loss and perplexity
 from course_utils.perplexity import completion_loss, perplexity_from_loss
 

@@ -288,8 +288,7 @@ print({key: getattr(llama_model.config, key) for key in ("num_hidden_layers", "r
 # %%
 import inspect
 
-# course_utils/exaone_reference.py: EXAONE in plain torch
-from course_utils.exaone_reference import exaone_logits, gated_mlp
+from course_utils.exaone_reference import gated_mlp  # course_utils/exaone_reference.py: EXAONE in plain torch
 
 print(inspect.getsource(gated_mlp))
 
@@ -300,6 +299,8 @@ print(inspect.getsource(gated_mlp))
 # 허용 오차 1e-4가 어느 정도인지 보려고, 참조 구현을 fp64로도 계산해 fp32 자체의 반올림 오차를 함께 잽니다.
 
 # %%
+from course_utils.exaone_reference import exaone_logits  # course_utils/exaone_reference.py: EXAONE in plain torch
+
 original_model = AutoModelForCausalLM.from_pretrained(smol_dir, dtype=torch.float32).eval()
 eager_model = AutoModelForCausalLM.from_pretrained(llama_dir, dtype=torch.float32, attn_implementation="eager").eval()
 input_ids = llama_tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
