@@ -1,17 +1,17 @@
-"""Alpaca-format data (instruction/input/output): loading, checking rows, and turning them into prompt/completion pairs.
+"""Alpaca-format data (instruction/input/output): loaded with every row checked, cut to length, as prompt/completion pairs.
 
 On GPU profiles the data is `yahma/alpaca-cleaned` from the Hub (or its COURSE_MIRROR copy); offline it is the
 course's own jsonl under data/.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset
 from transformers import PreTrainedTokenizerBase
 
+from .data_files import check_rows, read_rows
 from .environment import DATA_DIR
 from .mirror import dataset_source
 from .profiles import Profile
@@ -19,52 +19,8 @@ from .prompts import alpaca_completion, alpaca_prompt
 
 HUB_DATASET = "yahma/alpaca-cleaned"
 OFFLINE_FILE = DATA_DIR / "alpaca_ko_en.jsonl"
-REQUIRED_TEXT = ("instruction", "output")  # must be non-empty strings
-OPTIONAL_TEXT = ("input",)  # may be missing, None or "", else a string
-
-
-def row_problem(row: dict) -> str | None:
-    """What is wrong with one Alpaca row, or None when it can be trained on."""
-    if not isinstance(row, dict):
-        return f"is a {type(row).__name__}, not an object with instruction/input/output"
-    for key in REQUIRED_TEXT:
-        if row.get(key) is None:
-            return f"has no '{key}' field"
-        if not isinstance(row[key], str):
-            return f"has a non-string '{key}' ({type(row[key]).__name__})"
-        if not row[key].strip():
-            return f"has an empty '{key}'"
-    for key in OPTIONAL_TEXT:
-        if row.get(key) is not None and not isinstance(row[key], str):
-            return f"has a non-string '{key}' ({type(row[key]).__name__})"
-    return None
-
-
-def check_rows(rows, source: str = "the dataset") -> int:
-    """Raise on the first row that cannot be trained on, naming the row and the field; return the row count."""
-    count = 0
-    for number, row in enumerate(rows, start=1):
-        problem = row_problem(row)
-        if problem:
-            raise ValueError(f"Row {number} of {source} {problem}: fix or remove that row and load the data again.")
-        count += 1
-    return count
-
-
-def read_jsonl(path: Path) -> list:
-    """The rows of a jsonl file, with the line number of any line that is not valid JSON."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: check the path (the course's data lives in {DATA_DIR}).")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"Line {number} of {path.name} is not valid JSON ({error.msg}): fix that line.") from None
-    return rows
+ALPACA_REQUIRED = ("instruction", "output")  # must be non-empty strings
+ALPACA_OPTIONAL = ("input",)  # may be missing, None or "", else a string
 
 
 def load_alpaca_jsonl(path: Path = OFFLINE_FILE) -> Dataset:
@@ -74,7 +30,7 @@ def load_alpaca_jsonl(path: Path = OFFLINE_FILE) -> Dataset:
     that names neither the row nor the field.
     """
     path = Path(path)
-    check_rows(read_jsonl(path), source=path.name)
+    read_rows(path, ALPACA_REQUIRED, ALPACA_OPTIONAL)
     dataset = load_dataset("json", data_files=str(path), split="train")
     if "input" not in dataset.column_names:
         dataset = dataset.add_column("input", [""] * len(dataset))
@@ -87,7 +43,7 @@ def load_alpaca(profile: Profile) -> Dataset:
         return load_alpaca_jsonl(OFFLINE_FILE)
     path, kwargs = dataset_source(HUB_DATASET)
     dataset = load_dataset(path, split="train", **kwargs)
-    check_rows(dataset, source=HUB_DATASET)
+    check_rows(dataset, ALPACA_REQUIRED, ALPACA_OPTIONAL, source=HUB_DATASET)
     return dataset
 
 
@@ -96,7 +52,7 @@ def has_empty_input(row: dict) -> bool:
     return not (row.get("input") or "").strip()
 
 
-def to_prompt_completion(batch: dict[str, list], eos_token: str) -> dict[str, list[str]]:
+def alpaca_prompt_completion(batch: dict[str, list], eos_token: str) -> dict[str, list[str]]:
     """Batched `map` function: Alpaca columns to the prompt/completion pair TRL trains completion-only."""
     inputs = batch.get("input") or [""] * len(batch["instruction"])
     return {
@@ -147,7 +103,7 @@ def alpaca_splits(
     prompt + EOS, drop (and report) rows longer than `max_length`, then split off the held-out rows."""
     dataset = raw.shuffle(seed=seed).filter(has_empty_input)
     dataset = dataset.map(
-        to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token},
+        alpaca_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token},
         remove_columns=dataset.column_names,
     )
     dataset, report = drop_too_long(dataset, tokenizer, max_length)

@@ -1,74 +1,22 @@
-"""Measuring a fine-tuned model: loss and perplexity, an exact-answer benchmark, a blind A/B sheet, an LLM judge.
+"""Scoring a fine-tuned model's answers: 95 % intervals, probe questions, an exact-answer benchmark, a blind A/B sheet.
 
 Every measure here is computed, never typed in, and each one states the rule it scores by.
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
+from .data_files import read_rows
 from .environment import DATA_DIR
 from .prompts import alpaca_prompt
 
 BENCHMARK_FILE = DATA_DIR / "benchmark_ko_en.jsonl"
 PROBE_FILE = DATA_DIR / "probe_questions.jsonl"
 LETTERS = ("A", "B", "C", "D")
-
-
-# ---------------------------------------------------------------- loss and perplexity
-def perplexity_from_loss(loss: float) -> float:
-    """Perplexity is e to the mean token loss: 'as unsure as choosing among this many tokens'."""
-    return math.exp(loss)
-
-
-def completion_token_ids(
-    tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str, max_length: int | None = None,
-) -> tuple[list[int], list[int]]:
-    """(input ids, labels with the prompt masked) for one row, with exactly one BOS where the tokenizer uses one.
-
-    Plain prompts get the tokenizer's defaults, as TRL tokenized the training rows (a BOS for Llama 3, none for
-    SmolLM2). A chat-template prompt already starts with '<|begin_of_text|>', so no second BOS is added to it.
-    """
-    bos = tokenizer.bos_token
-    special = not (bos and prompt.startswith(bos))
-    prompt_ids = tokenizer(prompt, add_special_tokens=special)["input_ids"]
-    ids = tokenizer(prompt + completion, add_special_tokens=special)["input_ids"][:max_length]
-    labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
-    return ids, labels[: len(ids)]
-
-
-@torch.inference_mode()
-def completion_loss(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], completions: list[str],
-    batch_size: int = 8, max_length: int | None = None,
-) -> float:
-    """Mean loss over completion tokens only, the quantity SFT minimised, token-weighted over the whole set."""
-    total, count = 0.0, 0
-    for start in range(0, len(prompts), batch_size):
-        rows = []
-        for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size]):
-            ids, labels = completion_token_ids(tokenizer, prompt, completion, max_length)
-            rows.append((ids, labels))
-        width = max(len(ids) for ids, _ in rows)
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], device=model.device)
-        attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows], device=model.device)
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows], device=model.device)
-        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="sum")
-        total += losses.item()
-        count += int((targets != -100).sum())
-    if count == 0:
-        raise ValueError("No completion tokens to score: check that completions are not empty or cut off by max_length.")
-    return total / count
 
 
 # ---------------------------------------------------------------- 95 % intervals for small samples
@@ -146,29 +94,28 @@ def topic_overlap(question: str, other: str) -> float:
 
 def load_probe_questions(path: Path = PROBE_FILE) -> list[str]:
     """Lesson 06's side-by-side questions, written so that none paraphrases a training row."""
-    return [json.loads(line)["question"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row["question"] for row in read_rows(path, ("question",))]
 
 
 # ---------------------------------------------------------------- exact-answer benchmark
-def check_benchmark_item(item: dict, number: int) -> None:
-    """One benchmark row: an id, a question, either four choices and a letter, or no choices and a short answer."""
-    for key in ("id", "question", "answer", "lang"):
-        if not isinstance(item.get(key), str) or not item[key].strip():
-            raise ValueError(f"Benchmark row {number} has no usable '{key}': every row needs id, question, answer and lang.")
+BENCHMARK_FIELDS = ("id", "question", "answer", "lang")
+
+
+def choices_problem(item: dict) -> str | None:
+    """What is wrong with a row's choices: either none, or four strings with a letter A-D as the answer."""
     choices = item.get("choices")
-    if choices is not None:
-        if not (isinstance(choices, list) and len(choices) == 4 and all(isinstance(c, str) for c in choices)):
-            raise ValueError(f"Benchmark row {number} ({item['id']}) needs exactly four string choices, or null.")
-        if item["answer"] not in LETTERS:
-            raise ValueError(f"Benchmark row {number} ({item['id']}) has choices, so its answer must be one of A, B, C, D.")
+    if choices is None:
+        return None
+    if not (isinstance(choices, list) and len(choices) == 4 and all(isinstance(c, str) for c in choices)):
+        return f"({item['id']}) needs exactly four string choices, or null"
+    if item["answer"] not in LETTERS:
+        return f"({item['id']}) has choices, so its answer must be one of A, B, C, D"
+    return None
 
 
 def load_benchmark(path: Path = BENCHMARK_FILE) -> list[dict]:
-    """The shipped short-answer and multiple-choice questions, checked row by row."""
-    items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    for number, item in enumerate(items, start=1):
-        check_benchmark_item(item, number)
-    return items
+    """The shipped short-answer and multiple-choice questions, checked line by line."""
+    return read_rows(path, BENCHMARK_FIELDS, extra_check=choices_problem)
 
 
 def benchmark_prompt(item: dict) -> str:
@@ -298,135 +245,3 @@ def reveal(sheet: BlindSheet, votes: list[str]) -> dict[str, int]:
             raise ValueError(f"Vote {vote!r} is not '1', '2' or 'tie'.")
         tally[{"1": first, "2": second}.get(vote, "tie")] += 1
     return tally
-
-
-# ---------------------------------------------------------------- LLM as a judge
-JUDGE_RUBRIC = """\
-1. Correctness: facts, numbers and code are right. A wrong answer scores 1 or 2 however well it is written.
-2. Instruction following: it answers what was asked, in the language of the question.
-3. Concision: no repetition or filler. Length is not a merit in itself."""
-
-JUDGE_TEMPLATE = """\
-You are grading two answers to the same question. Score each answer from 1 (useless) to 5 (excellent) by this rubric:
-{rubric}
-
-Question:
-{question}
-
-Answer A:
-{answer_1}
-
-Answer B:
-{answer_2}
-
-Reply with exactly two lines and nothing else:
-Answer A: <score>
-Answer B: <score>"""
-
-
-def judge_prompt(question: str, answer_1: str, answer_2: str, rubric: str = JUDGE_RUBRIC) -> str:
-    """The judge's instruction: rubric stated, answers labelled by position only, a fixed reply format to parse."""
-    return JUDGE_TEMPLATE.format(
-        rubric=rubric, question=question, answer_1=answer_1 or "(empty)", answer_2=answer_2 or "(empty)"
-    )
-
-
-def parse_judge_scores(text: str) -> tuple[int, int] | None:
-    """(score of answer A, score of answer B) from the judge's reply, or None when it did not follow the format."""
-    scores = []
-    for position in ("A", "B"):
-        match = re.search(rf"(?:answer|답변)\s*{position}\s*\**\s*[:=\-]?\s*\**\s*([1-5])(?:\s*/\s*5)?\b", text, re.I)
-        if not match:
-            return None
-        scores.append(int(match.group(1)))
-    return scores[0], scores[1]
-
-
-@torch.inference_mode()
-def expected_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[tuple[float, int]]:
-    """(probability-weighted score, most likely score) for the digit 1-5 that would follow each text.
-
-    For a judge too small to follow the reply format: each text ends in 'Answer N:' and the judge's next-token
-    probabilities over ' 1'...' 5' are read directly (the G-Eval idea), so no reply has to be parsed.
-    """
-    base = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-    rows, candidates = [], []
-    for text, ids in zip(texts, base):
-        continuations = [tokenizer(f"{text} {k}", add_special_tokens=False)["input_ids"][len(ids) :] for k in range(1, 6)]
-        shared = continuations[0][:-1]  # e.g. a lone space token that every ' k' starts with
-        if any(c[:-1] != shared for c in continuations):
-            raise ValueError(
-                "The judge tokenizer does not end ' 1'...' 5' in one distinct token each: use parse_judge_scores instead."
-            )
-        rows.append(ids + shared)
-        candidates.append([c[-1] for c in continuations])
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)  # left padding
-    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
-    # only the last position is needed: logits_to_keep=1 skips the vocabulary projection everywhere else
-    logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits[:, -1].float()
-    results = []
-    for row_logits, ids in zip(logits, candidates):
-        probs = torch.softmax(row_logits[ids], dim=-1)  # renormalised over the five score tokens
-        scores = torch.arange(1, 6, dtype=probs.dtype, device=probs.device)
-        results.append((float((probs * scores).sum()), int(probs.argmax()) + 1))
-    return results
-
-
-@dataclass
-class Verdict:
-    """One question judged twice, once in each order; scores are per model, averaged over both orders."""
-
-    score_x: float | None
-    score_y: float | None
-    winner: str | None  # "x", "y", "tie", or None when neither reply could be parsed
-    consistent: bool  # False when swapping the order changed the preferred answer: position bias
-
-
-def _preference(first: float, second: float) -> int:
-    return (first > second) - (first < second)
-
-
-def combine_swapped(x_first: tuple[int, int] | None, y_first: tuple[int, int] | None) -> Verdict:
-    """Undo the swap, average the two readings, and call a winner only when both orders agree."""
-    readings = []
-    if x_first:
-        readings.append((x_first[0], x_first[1]))
-    if y_first:
-        readings.append((y_first[1], y_first[0]))
-    if not readings:
-        return Verdict(None, None, None, False)
-    score_x = sum(r[0] for r in readings) / len(readings)
-    score_y = sum(r[1] for r in readings) / len(readings)
-    consistent = len(readings) == 2 and _preference(*readings[0]) == _preference(*readings[1])
-    if len(readings) == 2 and not consistent:
-        return Verdict(score_x, score_y, "tie", False)
-    winner = {1: "x", -1: "y", 0: "tie"}[_preference(score_x, score_y)]
-    return Verdict(score_x, score_y, winner, consistent)
-
-
-def swapped_judge_prompts(question: str, answer_x: str, answer_y: str, rubric: str = JUDGE_RUBRIC) -> tuple[str, str]:
-    """The same pair in both orders: a judge that prefers 'the first answer' then contradicts itself visibly."""
-    return judge_prompt(question, answer_x, answer_y, rubric), judge_prompt(question, answer_y, answer_x, rubric)
-
-
-def longer_answer_win_rate(verdicts: list[Verdict], answers_x: list[str], answers_y: list[str]) -> float | None:
-    """Share of decided verdicts won by the longer answer: far above 0.5 hints at length bias."""
-    decided = [(v, x, y) for v, x, y in zip(verdicts, answers_x, answers_y) if v.winner in ("x", "y") and len(x) != len(y)]
-    if not decided:
-        return None
-    longer_won = sum((v.winner == "x") == (len(x) > len(y)) for v, x, y in decided)
-    return longer_won / len(decided)
-
-
-# ---------------------------------------------------------------- tables without pandas
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    """A Markdown table for IPython.display.Markdown; newlines and pipes inside cells are escaped."""
-    def cell(value) -> str:
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        return text.replace("|", "\\|").replace("\n", "<br>")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -1,14 +1,8 @@
-"""Generating answers in batches, the way every lesson compares models."""
+"""Generating answers in batches, greedy and stopped at the end of the turn, the way every lesson compares models."""
 from __future__ import annotations
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-
-def chat_text(tokenizer: PreTrainedTokenizerBase, user: str, system: str | None = None) -> str:
-    """The prompt string the model was trained on for one user turn, from the tokenizer's own chat template."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 # End-of-turn tokens of the chat templates the course meets: Llama 3, ChatML (SmolLM2, Qwen), Gemma, EXAONE.

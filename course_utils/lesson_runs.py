@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .environment import output_dir
 from .profiles import Profile, TrainingPreset
-from .training import is_finished_run, last_checkpoint
+from .training import is_finished_run
 
 ALPACA_RUN = "05_alpaca_sft"
 FALLBACK_RUN = "06_fallback_sft"
@@ -20,11 +20,6 @@ SHORT_SFT_STEPS_GPU = 10
 def alpaca_run_dir() -> Path:
     """Lesson 05's run folder; on Colab with Drive mounted by setup(drive=True) it lives on Drive."""
     return output_dir() / ALPACA_RUN
-
-
-def alpaca_resume_checkpoint() -> Path | None:
-    """The checkpoint lesson 05 resumes from after a disconnect (found on Drive on a fresh VM), or None."""
-    return last_checkpoint(alpaca_run_dir())
 
 
 def finished_alpaca_adapter() -> tuple[Path | None, Path]:

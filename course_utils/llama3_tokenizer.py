@@ -1,15 +1,20 @@
-"""The real Llama 3 tokenizer built offline from PyPI `llama-models`' tiktoken file, for tests that need its BOS and <|eot_id|>.
+"""The real Llama 3 tokenizer built offline from PyPI `llama-models`' tiktoken file, for tests and the GPU stand-ins.
 
 SmolLM2 has no BOS and ends turns with its EOS, so only the real Llama 3 vocabulary shows the doubled-BOS and
-end-of-turn bugs. `llama-models==0.3.0` (installed with --no-deps) ships `llama_models/llama3/tokenizer.model`.
+end-of-turn bugs; `standins` saves this same tokenizer into its Llama 3 stand-ins. `llama-models==0.3.0` (installed with --no-deps) ships `llama_models/llama3/tokenizer.model`.
 """
 from __future__ import annotations
 
 import base64
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
+
+from .chat_format import llama3_chat_template
+
+LLAMA3_PACKAGE = "llama-models==0.3.0"
 
 # Llama 3's pre-tokenizer regex (llama_models/llama3/tokenizer.py, `pat_str`).
 LLAMA3_PATTERN = (
@@ -22,24 +27,13 @@ LLAMA3_SPECIAL_TOKENS = (
     + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
     + [f"<|reserved_special_token_{i}|>" for i in range(5, 251)]
 )
-# Meta's Llama 3 Instruct chat template (the one Llama-3-8B-Instruct ships), BOS first, every turn closed by <|eot_id|>.
-LLAMA3_CHAT_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
-    " + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
-
-
-def llama3_tokenizer_file() -> Path:
-    """Where the installed `llama-models` keeps Llama 3's tiktoken file, or one sentence on how to install it."""
-    try:
-        import llama_models
-    except ImportError:
-        raise ImportError(
-            "The Llama 3 tokenizer file comes from PyPI's llama-models: run `pip install --no-deps llama-models==0.3.0`."
-        ) from None
-    return Path(llama_models.__file__).parent / "llama3" / "tokenizer.model"
+def llama3_tokenizer_file() -> Path | None:
+    """Llama 3's tiktoken file inside the installed `llama-models` (found without importing it), or None."""
+    spec = importlib.util.find_spec("llama_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "llama3" / "tokenizer.model"
+    return path if path.is_file() else None
 
 
 @lru_cache(maxsize=1)
@@ -60,8 +54,11 @@ def load_llama3_tokenizer() -> PreTrainedTokenizerFast:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, pre_tokenizers, processors
     from tokenizers.models import BPE
 
+    path = llama3_tokenizer_file()
+    if path is None:
+        raise ImportError(f"The Llama 3 tokenizer file comes from PyPI's llama-models: run `pip install --no-deps {LLAMA3_PACKAGE}`.")
     ranks: dict[bytes, int] = {}
-    for line in llama3_tokenizer_file().read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
@@ -97,6 +94,6 @@ def load_llama3_tokenizer() -> PreTrainedTokenizerFast:
         tokenizer_object=backend,
         bos_token=bos,
         eos_token="<|end_of_text|>",
-        chat_template=LLAMA3_CHAT_TEMPLATE,
+        chat_template=llama3_chat_template(),
         model_max_length=8192,
     )

@@ -93,16 +93,6 @@ def resolve_id(repo_id: str, kind: str = "model") -> str:
     return str(folder) if folder else repo_id
 
 
-def snapshot_dir(repo_id: str, **kwargs) -> Path:
-    """A local folder with the repository's files: the mirror's copy, else `snapshot_download` from the Hub."""
-    folder = mirrored(repo_id)
-    if folder is not None:
-        return folder
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(repo_id, **kwargs))
-
-
 def data_files(folder: Path) -> list[str]:
     """The data files of a mirrored dataset folder (the Hub's alpaca-cleaned is one json array file)."""
     return sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES and p.name != "config.json")

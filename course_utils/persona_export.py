@@ -1,5 +1,7 @@
-"""The LLaMA-Factory path of lesson 08: the same persona data as an alpaca dataset, its dataset_info.json entry,
-the `llama3-ironman` chat template the seeds registered, and a training config, all generated from one source."""
+"""Lesson 08's persona data exported for LLaMA-Factory: alpaca dataset, dataset_info.json entry, template, config.
+
+The same persona data as an alpaca dataset, its dataset_info.json entry, the `llama3-ironman` chat template the
+seeds registered, and a training config, all generated from one source."""
 from __future__ import annotations
 
 import json

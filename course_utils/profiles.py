@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -92,19 +92,13 @@ _T4_SFT = TrainingPreset(
 # with it 8.2 GiB. Per-document attention (FlashAttention's varlen kernel, compute capability >= 8.0) took 18 % off
 # each step of the same recipe without checkpointing (benchmark of 2026-11-30); a T4 (7.5) would only get SDPA per
 # document, not measured, so the t4 preset keeps the block-diagonal mask.
-_A100_SFT = TrainingPreset(
-    per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048, max_steps=100,
-    eval_steps=25, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=True,
-    padding_free=True, attention="document",
-)
+_A100_SFT = replace(_T4_SFT, per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048,
+                    attention="document")
 _T4_PERSONA = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=1024, max_steps=80,
     eval_steps=10, save_steps=50, learning_rate=1e-4, optim="adamw_8bit", gradient_checkpointing=True,
 )
-_A100_PERSONA = TrainingPreset(
-    per_device_train_batch_size=8, gradient_accumulation_steps=1, max_length=1024, max_steps=80,
-    eval_steps=10, save_steps=50, learning_rate=1e-4, optim="adamw_8bit", gradient_checkpointing=False,
-)
+_A100_PERSONA = replace(_T4_PERSONA, per_device_train_batch_size=8, gradient_accumulation_steps=1, gradient_checkpointing=False)
 
 _GPU_MODELS = dict(
     chat_model="beomi/Llama-3-Open-Ko-8B-Instruct-preview",

@@ -7,10 +7,8 @@ are real: the stand-ins produce noise, so no score from them means anything.
 """
 from __future__ import annotations
 
-import base64
-import functools
-import importlib.util
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -18,13 +16,15 @@ from pathlib import Path
 
 import torch
 
+from .chat_format import llama3_chat_template
+from .checkpoints import plan_shards, write_shards
 from .environment import DATA_DIR
+from .llama3_tokenizer import LLAMA3_PACKAGE, LLAMA3_SPECIAL_TOKENS, llama3_tokenizer_file, load_llama3_tokenizer
 from .mirror import ALPACA_DATASET, MirrorError, check_model_folder
 from .profiles import OFFLINE_MODEL_ID, PROFILES
 
 MARKER = "STANDIN.txt"
 SHARD_BYTES = 5 * 10**9
-LLAMA3_PACKAGE = "llama-models==0.3.0"
 
 LLAMA3_8B = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False, "attention_dropout": 0.0,
@@ -79,29 +79,12 @@ SMOLLM2_135M = {
     "num_key_value_heads": 3, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": True,
     "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2, "vocab_size": 49152, "torch_dtype": "bfloat16",
 }
-LLAMA3_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim"
-    " + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
 CHATML_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
     "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
     "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-# Llama 3's pre-tokenizer regex (tiktoken's `pat_str` in llama_models/llama3/tokenizer.py).
-LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
-    r"\s+(?!\S)|\s+"
-)
-LLAMA3_SPECIALS = (
-    ["<|begin_of_text|>", "<|end_of_text|>"] + [f"<|reserved_special_token_{i}|>" for i in range(4)]
-    + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
-    + [f"<|reserved_special_token_{i}|>" for i in range(5, 251)]
-)
-
 # Hub id -> (config, kind); sizes above 1 B parameters get --layers, the small models keep their real depth.
 STANDINS: dict[str, tuple[dict, str]] = {
     "NousResearch/Meta-Llama-3-8B": (LLAMA3_8B, "llama3-base"),
@@ -171,66 +154,18 @@ def _save_fast(tokenizer_object, folder: Path, tokenizer_class: str | None = Non
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False))
 
 
-def llama3_tokenizer_file() -> Path | None:
-    """Llama 3's tiktoken file inside the installed llama-models package (found without importing it)."""
-    spec = importlib.util.find_spec("llama_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "llama3" / "tokenizer.model"
-    return path if path.is_file() else None
-
-
-@functools.lru_cache(maxsize=1)
-def llama3_tokenizer(path: Path):
-    """The real Llama 3 tokenizer from its tiktoken ranks, converted as transformers' TikTokenConverter does."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    ranks: dict[bytes, int] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    byte_encoder = bytes_to_unicode()
-
-    def as_text(token: bytes) -> str:
-        return "".join(byte_encoder[b] for b in token)
-
-    vocab, merges = {}, []
-    for token, rank in ranks.items():
-        vocab[as_text(token)] = rank
-        local = [(token[:i], token[i:], rank) for i in range(1, len(token)) if token[:i] in ranks and token[i:] in ranks]
-        merges += sorted(local, key=lambda m: (ranks[m[0]], ranks[m[1]]))
-    merges.sort(key=lambda m: m[2])
-    tokenizer = Tokenizer(models.BPE(vocab, [(as_text(a), as_text(b)) for a, b, _ in merges], fuse_unk=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIALS])
-    bos = LLAMA3_SPECIALS[0]
-    tokenizer.post_processor = processors.Sequence([
-        processors.ByteLevel(trim_offsets=False),
-        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos}:1 $B:1",
-                                      special_tokens=[(bos, tokenizer.token_to_id(bos))]),
-    ])
-    return tokenizer
-
-
 def write_llama3_tokenizer(folder: Path, instruct: bool, tiny: bool) -> None:
-    path = llama3_tokenizer_file()
-    if path is not None:
-        tokenizer = llama3_tokenizer(path)
+    if llama3_tokenizer_file() is not None:
+        tokenizer = load_llama3_tokenizer().backend_tokenizer
     elif tiny:  # tests without llama-models: a small byte-level BPE with Llama 3's special tokens
         from tokenizers import AddedToken
 
         tokenizer = _byte_bpe([], 1000)
-        tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIALS])
+        tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIAL_TOKENS])
     else:
         raise MirrorError(f"The Llama 3 stand-ins need Llama 3's tokenizer file: run `pip install --no-deps {LLAMA3_PACKAGE}`.")
     eos = "<|eot_id|>" if instruct else "<|end_of_text|>"
-    extra = {"chat_template": LLAMA3_TEMPLATE} if instruct else {}
+    extra = {"chat_template": llama3_chat_template()} if instruct else {}
     _save_fast(tokenizer, folder, bos_token="<|begin_of_text|>", eos_token=eos, model_max_length=8192,
                clean_up_tokenization_spaces=True, **extra)
 
@@ -307,32 +242,11 @@ def _init_tensor(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: 
 
 def write_sharded(folder: Path, shapes: dict[str, tuple[int, ...]], dtype: torch.dtype,
                   shard_bytes: int = SHARD_BYTES) -> int:
-    """Random weights written tensor by tensor into ~5 GB safetensors shards with an index: RAM holds one shard."""
-    from safetensors.torch import save_file
-
-    size = torch.tensor([], dtype=dtype).element_size()
-    plan: list[list[str]] = [[]]
-    used = 0
-    for name, shape in shapes.items():
-        nbytes = size * int(torch.Size(shape).numel())
-        if plan[-1] and used + nbytes > shard_bytes:
-            plan.append([])
-            used = 0
-        plan[-1].append(name)
-        used += nbytes
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    weight_map, total = {}, 0
-    for number, names in enumerate(plan, start=1):
-        file = f"model-{number:05d}-of-{len(plan):05d}.safetensors" if len(plan) > 1 else "model.safetensors"
-        tensors = {name: _init_tensor(name, shapes[name], dtype, device) for name in names}
-        total += sum(t.numel() * t.element_size() for t in tensors.values())
-        save_file(tensors, str(folder / file), metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(names, file))
-        del tensors
-    if len(plan) > 1:
-        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-    return total
+    """Random weights written tensor by tensor into ~5 GB safetensors shards with an index; returns their bytes."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # drawing 8B random numbers is much faster there
+    specs = {name: (tuple(shape), dtype) for name, shape in shapes.items()}
+    write_shards(folder, plan_shards(specs, shard_bytes), specs, lambda name: _init_tensor(name, specs[name][0], dtype, device))
+    return sum(math.prod(shape) * dtype.itemsize for shape, _ in specs.values())
 
 
 def _meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:

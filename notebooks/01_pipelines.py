@@ -69,7 +69,8 @@ profile = setup()
 import torch
 from transformers import pipeline, set_seed
 
-from course_utils import resolve_model
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
+# course_utils/special_tokens.py: hand-set special tokens
 from course_utils.special_tokens import HAND_SET_SPECIAL_TOKENS, load_published_tokenizer
 
 device = 0 if profile.device == "cuda" else "cpu"
@@ -165,7 +166,7 @@ for name, kwargs in settings.items():
 # %%
 import inspect
 
-from course_utils.translation import translate
+from course_utils.translation import translate  # course_utils/translation.py: encoder-decoder translation
 
 print(inspect.getsource(translate))
 
@@ -284,7 +285,7 @@ plt.show()
 
 # %% tags=["solution"]
 # 풀이 (도전): 20문장(한국어 10, 영어 10)의 언어별 정확도와 95 % Wilson 구간. 10문장이면 한 문장이 10 %p입니다.
-from course_utils.evaluation import wilson_interval, with_interval
+from course_utils.evaluation import wilson_interval, with_interval  # course_utils/evaluation.py: scoring answers
 
 more_reviews = [
     ("음식이 맛있고 직원도 친절했어요.", 1), ("배송이 빨라서 만족합니다.", 1), ("노래가 너무 좋아서 계속 듣고 있어요.", 1),

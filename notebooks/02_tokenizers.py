@@ -61,7 +61,7 @@ profile = setup()
 # %%
 from transformers import AutoTokenizer
 
-from course_utils import resolve_model
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
 
 tokenizer = AutoTokenizer.from_pretrained(resolve_model(profile.chat_model, profile))
 text = "LLM 중에서 가장 유명한 LLM은 뭐야?"
@@ -87,7 +87,7 @@ print("특수 토큰 전체:", tokenizer.all_special_tokens[:12])
 # `attention_mask`는 모델이 pad를 보지 않게 하고, 레이블의 pad 자리는 `-100`으로 바꿔 **손실 계산에서 빼야** 합니다. 그렇지 않으면 모델이 "pad를 예측하는 법"을 배우느라 학습이 흐려집니다.
 
 # %%
-from course_utils.models import load_tokenizer
+from course_utils.models import load_tokenizer  # course_utils/models.py: a profile's model and tokenizer
 
 tokenizer = load_tokenizer(profile.chat_model, profile)  # pad = the profile's reserved token, not EOS
 batch = tokenizer(["안녕하세요", "토크나이저는 텍스트를 토큰으로 나눕니다."], padding=True, return_tensors="pt")
@@ -130,7 +130,7 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 # 값이 없으니 새 행을 기존 임베딩의 평균으로 채우는 기본 동작(`mean_resizing`)은 끕니다. 실제 가중치가 있는 모델에서는 켜 두세요.
 
 # %%
-from course_utils.models import model_skeleton
+from course_utils.models import model_skeleton  # course_utils/models.py: a profile's model and tokenizer
 
 reserved = sorted(t for t in tokenizer.get_vocab() if t.startswith("<|reserved_special_token_"))
 print(f"예약 특수 토큰 {len(reserved)}개" + (f": {reserved[0]} … {reserved[-1]}" if reserved else ""))
@@ -157,9 +157,9 @@ print(f"어댑터와 함께 다시 저장할 파라미터: {resaved:,} ({resaved
 # 텐서를 하나씩 GPU로 옮기며 양자화하므로, 모델 전체가 CPU RAM에 올라가지 않습니다. 아래 출력의 최대 프로세스 메모리로 확인하세요. `cpu` 프로필은 SmolLM2를 fp32로 불러옵니다.
 
 # %%
-from course_utils.generation import chat_text
-from course_utils.measure import measure
-from course_utils.models import load_causal_lm
+from course_utils.chat_format import chat_text  # course_utils/chat_format.py: chat-template prompts
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+from course_utils.models import load_causal_lm  # course_utils/models.py: a profile's model and tokenizer
 
 with measure(f"{profile.chat_model} 불러오기 ({'4-bit nf4' if profile.load_in_4bit else profile.dtype_name})"):
     model = load_causal_lm(profile.chat_model, profile)
@@ -176,7 +176,7 @@ print(f"새 토큰 {len(new_tokens)}개 (상한 60) | 마지막 토큰이 EOS인
 # `course_utils.generation.stop_token_ids`가 토크나이저와 모델 설정에서 이 목록을 만들고, 강의의 `generate`는 언제나 이것을 씁니다.
 
 # %%
-from course_utils.generation import stop_token_ids
+from course_utils.generation import stop_token_ids  # course_utils/generation.py: batched greedy generation
 
 print("멈춤 토큰:", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_token_ids(tokenizer, model)])
 
@@ -184,7 +184,7 @@ print("멈춤 토큰:", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_t
 # 학습용 텍스트는 그래서 항상 `... + tokenizer.eos_token`으로 끝납니다 (05강의 Alpaca 프롬프트도 같습니다). 토큰으로 보면 마지막 id가 EOS입니다.
 
 # %%
-from course_utils.prompts import alpaca_text
+from course_utils.prompts import alpaca_text  # course_utils/prompts.py: the one Alpaca prompt
 
 sample = alpaca_text("한국의 수도는?", "서울입니다.", eos_token=tokenizer.eos_token)
 print(sample)
@@ -216,7 +216,7 @@ pairs = [
     ("미세 조정은 사전학습된 모델을 새 과제에 맞추는 과정이다.", "Fine-tuning adapts a pretrained model to a new task."),
 ]
 rows = []
-from course_utils.special_tokens import load_published_tokenizer  # KoGPT2 has no tokenizer_config.json (lesson 01)
+from course_utils.special_tokens import load_published_tokenizer  # course_utils/special_tokens.py: KoGPT2's (lesson 01)
 
 for model_id in profile.tokenizer_models:
     tok = load_published_tokenizer(model_id, profile)

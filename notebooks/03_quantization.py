@@ -53,34 +53,13 @@ from course_utils import setup
 profile = setup()
 
 # %% [markdown]
-# 이 노트북에서 쓰는 라이브러리를 불러옵니다.
+# 시간을 재기 시작하고 진행 막대를 끕니다. 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고,
+# 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
 
 # %%
-import gc
-import inspect
-import logging
-import math
-import re
 import time
-import warnings
 
-import bitsandbytes.functional as bnb_functional
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
 from transformers.utils import logging as transformers_logging
-
-from course_utils.environment import DATA_DIR, gpu_info, pick_compute_dtype
-from course_utils.generation import chat_text, generate
-from course_utils.measure import measure
-from course_utils.models import load_tokenizer
-from course_utils.offline_model import resolve_model
-from course_utils.perplexity import perplexity
-from course_utils.quantization import (
-    BITS_PER_WEIGHT, checked_compute_dtype, fits_in_memory, model_on_meta, nf4_dequantize, nf4_levels, nf4_quantize,
-    parameter_split, quant_scale_bytes, read_weight, weight_bytes,
-)
 
 notebook_start = time.perf_counter()
 GiB, MiB = 2**30, 2**20
@@ -96,6 +75,11 @@ if profile.offline:  # the local copy loads in a blink; six progress bars would 
 # 가수 비트는 `eps = 2^-가수비트`에서, 지수 비트는 `전체 - 1(부호) - 가수`에서 구합니다.
 
 # %%
+import math
+
+import pandas as pd
+import torch
+
 FORMATS = {
     "fp32": torch.float32,
     "fp16": torch.float16,
@@ -124,6 +108,8 @@ format_table
 # 같은 표를 그림으로 봅니다. 한 칸이 한 비트입니다.
 
 # %%
+import matplotlib.pyplot as plt
+
 colors = {"부호": "#d62728", "지수": "#1f77b4", "가수": "#2ca02c"}
 fig, ax = plt.subplots(figsize=(9, 2.6))
 for row, (name, dtype) in enumerate(reversed(FORMATS.items())):
@@ -171,6 +157,8 @@ pd.DataFrame(
 # `pick_compute_dtype`이 이 규칙이고, 프로필은 이 규칙으로 정해집니다. CPU 프로필은 fp32로 계산합니다.
 
 # %%
+from course_utils.environment import gpu_info, pick_compute_dtype  # course_utils/environment.py: where the course runs
+
 known_gpus = {"T4": (7, 5), "A100": (8, 0), "L4": (8, 9), "H100": (9, 0)}
 print(pd.DataFrame([{"GPU": name, "compute capability": f"{c[0]}.{c[1]}", "compute dtype": str(pick_compute_dtype(c))}
                     for name, c in known_gpus.items()]).to_string(index=False))
@@ -182,6 +170,10 @@ print(f"\n이 기계: {gpu.name + ' ' + str(gpu.capability) if gpu else 'GPU 없
 # 아래는 T4를 가정해 그 경고를 일부러 일으킨 것입니다. 이 노트북의 compute dtype도 같은 검사를 거칩니다.
 
 # %%
+import warnings
+
+from course_utils.quantization import checked_compute_dtype  # course_utils/quantization.py: quantization by hand
+
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     fallback = checked_compute_dtype(torch.bfloat16, known_gpus["T4"])
@@ -202,6 +194,12 @@ print("이 노트북의 compute dtype:", compute_dtype)
 # 먼저 16개 값과, 그 값을 만드는 `course_utils.quantization`의 코드를 봅니다.
 
 # %%
+import inspect
+
+import bitsandbytes.functional as bnb_functional
+
+from course_utils.quantization import nf4_levels, nf4_quantize  # course_utils/quantization.py: quantization by hand
+
 print("nf4 levels:", [round(v, 4) for v in nf4_levels().tolist()])
 print("bitsandbytes와 최대 차이:", (nf4_levels() - bnb_functional.get_4bit_type("nf4", device="cpu")).abs().max().item())
 print(inspect.getsource(nf4_quantize))
@@ -211,6 +209,9 @@ print(inspect.getsource(nf4_quantize))
 # 필요가 없습니다. 그리고 손으로 만든 nf4와 bitsandbytes의 `quantize_4bit`/`dequantize_4bit` 결과를 비교합니다.
 
 # %%
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
+from course_utils.quantization import nf4_dequantize, read_weight  # course_utils/quantization.py: quantization by hand
+
 model_id = profile.chat_model
 model_path = resolve_model(model_id, profile)
 weight = read_weight(model_path, "model.layers.0.mlp.down_proj.weight").float()
@@ -262,6 +263,8 @@ print(f"mean squared error  nf4: {(by_hand - weight).pow(2).mean().item():.3e}  
 # 선택 패키지 `kernels`의 더 빠른 커널이 없다는 뜻일 뿐이고, bitsandbytes에 들어 있는 CPU 커널로 그대로 계산합니다.
 
 # %%
+from transformers import BitsAndBytesConfig
+
 half = torch.float16 if compute_dtype == torch.float16 else torch.bfloat16
 half_name = "fp16" if half == torch.float16 else "bf16"
 
@@ -287,6 +290,11 @@ VARIANTS["nf4 + double quant"][0]["quantization_config"]
 # GPU에서는 이 예측으로 들어가지 않는 형식을 건너뜁니다.
 
 # %%
+from transformers import AutoConfig
+
+# course_utils/quantization.py: quantization by hand
+from course_utils.quantization import model_on_meta, parameter_split, weight_bytes
+
 split = parameter_split(model_on_meta(AutoConfig.from_pretrained(model_path)))
 print(f"{split.total / 1e6:,.1f} M parameters: {split.quantized / 1e6:,.1f} M in linear layers (quantized), "
       f"{split.kept / 1e6:,.1f} M kept (embeddings, norms)")
@@ -299,6 +307,12 @@ print({name: f"{b / MiB:,.1f} MiB" for name, b in predicted.items()})
 # (`data/quantization_text.txt`, 이 강의를 위해 쓴 영어·한국어 문단)의 퍼플렉서티, 같은 질문에 대한 탐욕적(greedy) 답변 하나.
 
 # %%
+import re
+
+from course_utils.environment import DATA_DIR  # course_utils/environment.py: where the course runs
+from course_utils.chat_format import chat_text  # course_utils/chat_format.py: chat-template prompts
+from course_utils.models import load_tokenizer  # course_utils/models.py: a profile's model and tokenizer
+
 paragraphs = [p.strip() for p in (DATA_DIR / "quantization_text.txt").read_text().split("\n\n") if p.strip()]
 korean = [p for p in paragraphs if re.search("[가-힣]", p)]
 english = [p for p in paragraphs if p not in korean]
@@ -315,6 +329,17 @@ for language, texts in (("English", english), ("Korean", korean)):
 # CPU의 LLM.int8은 입력을 fp16으로 바꿔 계산한다는 경고를 층마다 로그로 남기므로, 그 로거만 조용히 시킵니다.
 
 # %%
+import gc
+import logging
+
+from transformers import AutoModelForCausalLM
+
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+from course_utils.perplexity import perplexity  # course_utils/perplexity.py: loss and perplexity
+# course_utils/quantization.py: quantization by hand
+from course_utils.quantization import fits_in_memory, quant_scale_bytes
+
 logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
 rows = []
 for name, (kwargs, scheme) in VARIANTS.items():
@@ -380,6 +405,10 @@ plt.show()
 # 활성값·KV 캐시·CUDA 자체가 쓸 몫으로 GPU 메모리의 20%를 남겨야 들어간다고 보는 경험칙을 씁니다.
 
 # %%
+from transformers import LlamaConfig
+
+from course_utils.quantization import BITS_PER_WEIGHT  # course_utils/quantization.py: quantization by hand
+
 llama3_8b = LlamaConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
                         intermediate_size=14336, vocab_size=128256, tie_word_embeddings=False)
 split_8b = parameter_split(model_on_meta(llama3_8b))

@@ -54,34 +54,14 @@ from course_utils import setup
 profile = setup()
 
 # %% [markdown]
-# 이 노트북에서 쓰는 라이브러리를 불러옵니다.
+# 시간을 재기 시작하고 진행 막대를 끕니다. 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고,
+# 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
 
 # %%
-import gc
-import inspect
-import json
-import math
-import random
-import shutil
 import time
 import warnings
 
-import pandas as pd
-import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
 from transformers.utils import logging as transformers_logging
-
-from course_utils.environment import DATA_DIR, output_dir
-from course_utils.generation import generate
-from course_utils.lora_checks import check_lora_config, linear_layer_names, lora_parameter_count, trainable_parameters
-from course_utils.lora_from_scratch import LoRALinear
-from course_utils.measure import measure
-from course_utils.models import load_causal_lm, load_tokenizer
-from course_utils.offline_model import resolve_model
-from course_utils.plots import plot_losses
-from course_utils.quantization import model_on_meta
 
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; repeated progress bars would only bury the results
@@ -100,6 +80,10 @@ preset = profile.sft  # r, alpha, learning rate and batch size for this hardware
 # B를 0으로 시작하므로 학습 첫 순간의 모델은 원래 모델과 똑같습니다. 아래가 이 강의의 구현 전체입니다.
 
 # %%
+import inspect
+
+from course_utils.lora_from_scratch import LoRALinear  # course_utils/lora_from_scratch.py: LoRA in plain torch
+
 print(inspect.getsource(LoRALinear))
 
 # %% [markdown]
@@ -107,6 +91,12 @@ print(inspect.getsource(LoRALinear))
 # B=0일 때 출력이 원래 층과 같은지 확인합니다.
 
 # %%
+import torch
+from torch import nn
+from transformers import AutoConfig
+
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
+
 hidden = AutoConfig.from_pretrained(resolve_model(model_id, profile)).hidden_size
 torch.manual_seed(0)
 base_layer = nn.Linear(hidden, hidden, bias=False)
@@ -123,6 +113,8 @@ print("fresh LoRA layer == base layer:", torch.equal(lora_layer(x), base_layer(x
 # peft가 층마다 하는 일이 위의 몇 줄과 같다는 뜻입니다.
 
 # %%
+from peft import LoraConfig, get_peft_model
+
 class OneLayer(nn.Module):
     def __init__(self, layer: nn.Linear):
         super().__init__()
@@ -152,6 +144,12 @@ print(f"max |merged W - unmerged| = {(merged - lora_layer(x)).abs().max().item()
 # 같은 준비를 `prepare_model_for_kbit_training`으로 합니다). `target_modules`에 쓸 수 있는 이름은 모델의 선형층 이름입니다.
 
 # %%
+from peft import prepare_model_for_kbit_training
+
+from course_utils.lora_checks import linear_layer_names  # course_utils/lora_checks.py: checks around a LoraConfig
+# course_utils/models.py: a profile's model and tokenizer
+from course_utils.models import load_causal_lm, load_tokenizer
+
 tokenizer = load_tokenizer(model_id, profile)
 
 
@@ -184,6 +182,9 @@ print(base)
 # - `target_modules`: 어텐션 q/k/v/o와 MLP gate/up/down, 일곱 가지 선형층 모두에 붙입니다(`"all-linear"`와 같음).
 
 # %%
+# course_utils/lora_checks.py: checks around a LoraConfig
+from course_utils.lora_checks import check_lora_config, lora_parameter_count
+
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 lora_config = LoraConfig(
     r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05, bias="none",
@@ -208,6 +209,8 @@ for bad in (LoraConfig(r=8, target_modules=["query", "value"]), LoraConfig(r=0, 
 # 설정이 맞으면 `get_peft_model`이 일곱 가지 층마다 A, B를 붙이고 나머지를 모두 얼립니다.
 
 # %%
+from course_utils.lora_checks import trainable_parameters  # course_utils/lora_checks.py: checks around a LoraConfig
+
 torch.manual_seed(0)
 model = get_peft_model(base, lora_config)
 model.print_trainable_parameters()
@@ -223,6 +226,11 @@ print(f"= {trainable:,} / {total:,}: 'all params' counts the frozen base plus th
 # `meta` 장치에 만들었으므로 다운로드가 없습니다. 같은 r이라도 모델이 크면 전체에서 차지하는 비율은 더 작습니다.
 
 # %%
+import pandas as pd
+from transformers import LlamaConfig
+
+from course_utils.quantization import model_on_meta  # course_utils/quantization.py: quantization by hand
+
 llama3_8b = model_on_meta(LlamaConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
                                       num_key_value_heads=8, intermediate_size=14336, vocab_size=128256))
 models = {"this profile's model": model_on_meta(AutoConfig.from_pretrained(resolve_model(model_id, profile))), "Llama-3-8B": llama3_8b}
@@ -244,6 +252,11 @@ pd.DataFrame(table).set_index("r")
 # 한국어 단어 하나로 답해야 한다는 것을 모릅니다. 먼저 감정 과제로 학습합니다.
 
 # %%
+import json
+
+from course_utils.environment import DATA_DIR  # course_utils/environment.py: where the course runs
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+
 rows = [json.loads(line) for line in (DATA_DIR / "lora_toy_task.jsonl").read_text().splitlines()]
 train_rows = [r for r in rows if r["split"] == "train"]
 test_rows = [r for r in rows if r["split"] == "test"]
@@ -293,6 +306,12 @@ print(example["labels"][0][-9:].tolist())
 # 학습률은 프로필에서 옵니다. 과제는 어느 하드웨어에서나 같은 36개이므로, 스텝 수는 데이터를 몇 번 돌지(`EPOCHS`)로 정합니다.
 
 # %%
+import math
+import random
+
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+from course_utils.plots import plot_losses  # course_utils/plots.py: loss curves
+
 EPOCHS = 5
 batch_size = preset.per_device_train_batch_size
 steps = math.ceil(EPOCHS * len(train_rows) / batch_size)
@@ -337,6 +356,10 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], "label": [r["sentiment
 # `save_pretrained`는 A, B와 설정만 저장합니다. 기본 모델의 크기와 비교해 봅니다.
 
 # %%
+import shutil
+
+from course_utils.environment import output_dir  # course_utils/environment.py: where the course runs
+
 adapters_dir = output_dir() / "04_lora"
 shutil.rmtree(adapters_dir, ignore_errors=True)
 model.save_pretrained(adapters_dir / "sentiment")
@@ -351,6 +374,10 @@ print(f"base model weights in memory: {model.get_base_model().get_memory_footpri
 # 반올림 오차가 더 생기므로 GPU 프로필에서는 차이가 조금 더 큽니다.)
 
 # %%
+import gc
+
+from peft import PeftModel
+
 del model, base
 _ = gc.collect()
 reloaded = PeftModel.from_pretrained(fresh_base(), adapters_dir / "sentiment").eval()
@@ -422,6 +449,8 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], **answers}).head(6)
 # cpu 프로필에서도 bitsandbytes 4-bit가 CPU에서 실제로 돌기 때문에 한 스텝을 그대로 해 봅니다.
 
 # %%
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
 del multi  # the full-precision base is no longer needed
 _ = gc.collect()
 if torch.cuda.is_available():

@@ -58,41 +58,15 @@ from course_utils import setup
 profile = setup(drive=True)
 
 # %% [markdown]
-# 이 노트북에서 쓰는 라이브러리를 불러옵니다. 강의의 주인공인 `datasets`, `peft`, `trl`, `transformers`의 API는
-# 아래 셀들에 그대로 드러나 있고, `course_utils`에는 여러 노트북이 함께 쓰는 배관만 있습니다.
+# 시간을 재기 시작하고 진행 막대를 끕니다. 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고,
+# 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
+# 강의의 주인공인 `datasets`, `peft`, `trl`, `transformers`의 API는 아래 셀들에 그대로 드러나 있고, `course_utils`에는
+# 여러 노트북이 함께 쓰는 배관만 있습니다.
 
 # %%
-import math
-import shutil
 import time
-from pathlib import Path
 
-import matplotlib.pyplot as plt
-import torch
-from datasets import load_dataset
-from IPython.display import Markdown, display
-from peft import LoraConfig
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 from transformers.utils import logging as transformers_logging
-from trl import SFTConfig, SFTTrainer
-
-from course_utils.alpaca_data import (
-    HUB_DATASET, OFFLINE_FILE, check_rows, drop_too_long, eval_fraction, has_empty_input, read_jsonl, row_problem,
-    to_prompt_completion,
-)
-from course_utils.environment import DATA_DIR, in_colab, output_dir
-from course_utils.lesson_runs import alpaca_run_dir
-from course_utils.evaluation import markdown_table
-from course_utils.generation import generate
-from course_utils.measure import measure
-from course_utils.models import load_tokenizer
-from course_utils.offline_model import resolve_model
-from course_utils.plots import plot_losses
-from course_utils.prompts import alpaca_prompt, with_bos
-from course_utils.training import (
-    StopAfterSteps, checked_checkpoint, describe_checkpoint, last_checkpoint, lr_schedule, mark_finished,
-    prepare_output_dir, rows_without_single_final_eos, run_summary, total_cost, upcast_trainable_for_fp16,
-)
 
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
@@ -122,15 +96,21 @@ print(sft)
 # 데이터도 다룰 수 있고, Hub의 데이터는 보통 같은 열 형식인 **Parquet** 파일로 저장되어 있습니다.
 
 # %%
+from datasets import load_dataset
+
+# course_utils/alpaca_data.py: Alpaca rows
+from course_utils.alpaca_data import ALPACA_OPTIONAL, ALPACA_REQUIRED, HUB_DATASET, OFFLINE_FILE
+from course_utils.data_files import check_rows, read_rows  # course_utils/data_files.py: JSONL rows, checked
+
 if profile.offline:
-    check_rows(read_jsonl(OFFLINE_FILE), source=OFFLINE_FILE.name)  # plain json first: see section 3
+    read_rows(OFFLINE_FILE, ALPACA_REQUIRED, ALPACA_OPTIONAL)  # plain json first: see section 3
     raw = load_dataset("json", data_files=str(OFFLINE_FILE), split="train")
 else:
-    from course_utils.mirror import dataset_source
+    from course_utils.mirror import dataset_source  # course_utils/mirror.py: the local Hub mirror
 
     source, kwargs = dataset_source(HUB_DATASET)  # COURSE_MIRROR가 있으면 그 폴더의 파일을 json 로더로 읽습니다
     raw = load_dataset(source, split="train", **kwargs)
-    check_rows(raw, source=HUB_DATASET)
+    check_rows(raw, ALPACA_REQUIRED, ALPACA_OPTIONAL, source=HUB_DATASET)
 print(raw)
 print(raw[1])
 print(f"input이 빈 행: {sum(not x for x in raw['input'])} / {len(raw)}")
@@ -139,16 +119,23 @@ print(f"input이 빈 행: {sum(not x for x in raw['input'])} / {len(raw)}")
 # ## 3. 잘못된 행은 이름을 불러 멈춘다
 #
 # 실제 데이터에는 `output`이 빠진 행, 빈 답, 숫자로 된 답이 섞여 있습니다. 이런 행을 조용히 건너뛰면 몇 %가
-# 사라졌는지 아무도 모릅니다. `check_rows`는 첫 번째 문제 행에서 **몇 번째 행의 어떤 필드**가 문제인지 한 문장으로
-# 말하고 멈춥니다. (숫자 `144`처럼 타입이 섞인 열은 Arrow가 행 번호 없이 실패하므로, json으로 먼저 검사합니다.)
+# 사라졌는지 아무도 모릅니다. `read_rows`는 첫 번째 문제 행에서 **파일의 몇 번째 줄, 어떤 필드**가 문제인지 한 문장으로
+# 말하고 멈춥니다(Hub 데이터처럼 파일이 아닌 행은 `check_rows`가 몇 번째 행인지 말합니다). 규칙은 아래 `row_problem` 하나이고,
+# 8강의 페르소나 데이터도 같은 규칙으로 검사합니다. (숫자 `144`처럼 타입이 섞인 열은 Arrow가 행 번호 없이 실패하므로,
+# json으로 먼저 검사합니다.)
 
 # %%
+import inspect
+
+from course_utils.data_files import read_jsonl, row_problem  # course_utils/data_files.py: JSONL rows, checked
+from course_utils.environment import DATA_DIR  # course_utils/environment.py: where the course runs
+
+print(inspect.getsource(row_problem))
 bad_file = DATA_DIR / "alpaca_bad_rows.jsonl"
-bad_rows = read_jsonl(bad_file)
-for number, row in enumerate(bad_rows, start=1):
-    print(f"행 {number}: {row_problem(row) or '문제 없음'}")
+for number, row in enumerate(read_jsonl(bad_file), start=1):
+    print(f"행 {number}: {row_problem(row, ALPACA_REQUIRED, ALPACA_OPTIONAL) or '문제 없음'}")
 try:
-    check_rows(bad_rows, source=bad_file.name)
+    read_rows(bad_file, ALPACA_REQUIRED, ALPACA_OPTIONAL)
 except ValueError as error:
     print("\n오류:", error)
 
@@ -163,10 +150,14 @@ except ValueError as error:
 # 결과는 캐시 파일(Arrow)로 저장되어, 같은 변환을 다시 실행하면 바로 읽어 옵니다.
 
 # %%
+# course_utils/alpaca_data.py: Alpaca rows
+from course_utils.alpaca_data import alpaca_prompt_completion, has_empty_input
+from course_utils.models import load_tokenizer  # course_utils/models.py: a profile's model and tokenizer
+
 tokenizer = load_tokenizer(profile.sft_model, profile)
 dataset = raw.shuffle(seed=42).filter(has_empty_input)
 dataset = dataset.map(
-    to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=dataset.column_names,
+    alpaca_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=dataset.column_names,
 )
 print(dataset)
 print(f"EOS = {tokenizer.eos_token!r}, PAD = {tokenizer.pad_token!r} (어느 콜레이터가 EOS를 가리는지는 13절)")
@@ -192,6 +183,8 @@ print(example["prompt"] + "⟨여기부터 completion⟩" + example["completion"
 # (`max_position_embeddings`)보다 훨씬 작게 잡습니다: 메모리와 시간은 길이에 비례(어텐션은 제곱)해 늘기 때문입니다.
 
 # %%
+from course_utils.alpaca_data import drop_too_long  # course_utils/alpaca_data.py: Alpaca rows
+
 dataset, length_report = drop_too_long(dataset, tokenizer, sft.max_length)
 print(length_report)
 print(f"남은 행: {len(dataset)}")
@@ -201,6 +194,8 @@ print(f"남은 행: {len(dataset)}")
 # 두세 행뿐이라 평가 손실이 흔들리므로, `eval_fraction`은 최소 20행을 남기도록 비율을 올립니다.
 
 # %%
+from course_utils.alpaca_data import eval_fraction  # course_utils/alpaca_data.py: Alpaca rows
+
 splits = dataset.train_test_split(test_size=eval_fraction(len(dataset)), seed=42)
 train_dataset, eval_dataset = splits["train"], splits["test"]
 print(f"학습 {len(train_dataset)}행, 평가 {len(eval_dataset)}행 (test_size={eval_fraction(len(dataset)):.3f})")
@@ -216,6 +211,9 @@ print(f"학습 {len(train_dataset)}행, 평가 {len(eval_dataset)}행 (test_size
 # 지워져도 체크포인트가 남고, 새 런타임에서 이 셀을 다시 실행하면 거기서 이어 갑니다. 레슨 06도 같은 곳에서 읽습니다.
 
 # %%
+from course_utils.lesson_runs import alpaca_run_dir  # course_utils/lesson_runs.py: runs shared by lessons 05 and 06
+from course_utils.training import last_checkpoint, prepare_output_dir  # course_utils/training.py: around a Trainer run
+
 OVERWRITE = profile.offline
 run_dir = prepare_output_dir(alpaca_run_dir(), overwrite=OVERWRITE)
 resume_from = last_checkpoint(run_dir)
@@ -237,8 +235,10 @@ print("평가용 행을 Parquet으로 저장:", run_dir / "heldout.parquet")
 # 18 % 빨라졌고 손실은 같습니다(CPU 테스트: 4.8e-7 차이). t4와 cpu는 평범한 `"sdpa"`입니다.
 
 # %%
-# course_utils/document_attention.py: attention within each document of a padding-free batch
-from course_utils.document_attention import register_document_attention
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+from course_utils.document_attention import register_document_attention  # course_utils/document_attention.py: per document
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
 
 attn_implementation = register_document_attention() if sft.attention == "document" else "sdpa"
 bnb_config = BitsAndBytesConfig(
@@ -266,6 +266,8 @@ print(f"모델의 문맥 길이 {model.config.max_position_embeddings} 토큰, �
 # `peft_config`를 받아 직접 감싸므로 `get_peft_model`을 부를 필요가 없습니다.
 
 # %%
+from peft import LoraConfig
+
 peft_config = LoraConfig(
     r=sft.lora_r,
     lora_alpha=sft.lora_alpha,
@@ -284,6 +286,12 @@ print(peft_config.r, peft_config.lora_alpha, peft_config.target_modules)
 # 미세조정보다 10배쯤 큼). 아래 곡선은 Trainer가 쓰는 것과 같은 함수로 계산합니다.
 
 # %%
+import math
+
+import matplotlib.pyplot as plt
+
+from course_utils.training import lr_schedule  # course_utils/training.py: around a Trainer run
+
 warmup = math.ceil(0.1 * sft.max_steps)
 fig, ax = plt.subplots(figsize=(6, 3))
 for kind in ("constant_with_warmup", "linear", "cosine"):
@@ -319,6 +327,9 @@ plt.show()
 # | `seed` | LoRA 초기화, 드롭아웃, 데이터 순서를 고정해 같은 결과를 재현 |
 
 # %%
+import torch
+from trl import SFTConfig
+
 args = SFTConfig(
     output_dir=str(run_dir),
     per_device_train_batch_size=sft.per_device_train_batch_size,
@@ -360,6 +371,10 @@ print(f"{args.max_steps} 스텝 × {sft.effective_batch_size}행 = {args.max_ste
 # bf16 기울기를 다루지 못해 첫 스텝에서 멈춥니다. 그래서 fp16일 때는 학습할 가중치를 fp32로 올립니다.
 
 # %%
+from trl import SFTTrainer
+
+from course_utils.training import upcast_trainable_for_fp16  # course_utils/training.py: around a Trainer run
+
 trainer = SFTTrainer(
     model=model,
     args=args,
@@ -379,6 +394,8 @@ trainer.model.print_trainable_parameters()
 # 영어 예를 골라 토큰 경계를 읽기 쉽게 했습니다. 마지막 줄은 **모든** 학습 행이 EOS 하나로 끝나는지 검사합니다.
 
 # %%
+from course_utils.training import rows_without_single_final_eos  # course_utils/training.py: around a Trainer run
+
 tokenized = trainer.train_dataset
 index = next(i for i, p in enumerate(train_dataset["prompt"]) if p.isascii())
 ids, labels = tokenized[index]["input_ids"], tokenized[index]["labels"]
@@ -409,6 +426,8 @@ assert not bad_eos
 # LoRA의 B 행렬은 0으로 시작하므로, 지금의 평가 손실은 기반 모델 그대로의 값입니다. 학습 뒤와 비교할 기준입니다.
 
 # %%
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+
 with measure("평가 (학습 전)"):
     base_eval_loss = trainer.evaluate()["eval_loss"]
 print(f"학습 전 eval_loss {base_eval_loss:.4f} (perplexity {math.exp(base_eval_loss):.2f})")
@@ -431,6 +450,8 @@ if not profile.offline:
         print(f"TensorBoard를 띄우지 못했습니다 ({error}): 터미널에서 tensorboard --logdir {run_dir / 'runs'}")
 
 # %%
+from course_utils.training import StopAfterSteps  # course_utils/training.py: around a Trainer run
+
 disconnect = StopAfterSteps(sft.save_steps)
 trainer.add_callback(disconnect)
 with measure("학습 1부") as cost_1:
@@ -444,6 +465,11 @@ print(f"멈춘 스텝: {trainer.state.global_step} / {sft.max_steps}")
 # 중단한 곳에서 **똑같이** 이어 갈 수 있습니다.
 
 # %%
+from IPython.display import Markdown, display
+
+from course_utils.tables import markdown_table  # course_utils/tables.py: Markdown tables
+from course_utils.training import describe_checkpoint  # course_utils/training.py: around a Trainer run
+
 checkpoint = last_checkpoint(run_dir)
 rows = [[name, f"{size:.2f}", why] for name, size, why in describe_checkpoint(checkpoint)]
 display(Markdown(f"**{checkpoint.name}**\n\n" + markdown_table(["파일", "MB", "용도"], rows)))
@@ -456,6 +482,8 @@ display(Markdown(f"**{checkpoint.name}**\n\n" + markdown_table(["파일", "MB", 
 # `tests/test_training.py`가 검사합니다. 없는 폴더를 주면 Trainer가 읽기 전에 한 문장으로 알려 줍니다.
 
 # %%
+from course_utils.training import checked_checkpoint  # course_utils/training.py: around a Trainer run
+
 trainer.remove_callback(disconnect)
 try:
     checked_checkpoint(run_dir / "checkpoint-999")
@@ -471,6 +499,8 @@ print(f"끝난 스텝: {trainer.state.global_step} / {sft.max_steps}")
 # 토큰 수는 패딩을 뺀 입력 토큰입니다(`include_num_input_tokens_seen="non_padding"`). 시간에는 중간 평가도 들어 있습니다.
 
 # %%
+from course_utils.training import run_summary, total_cost  # course_utils/training.py: around a Trainer run
+
 train_cost = total_cost(cost_1, cost_2)
 train_tokens = trainer.state.num_input_tokens_seen
 print(run_summary(train_tokens, trainer.state.global_step, train_cost))
@@ -499,6 +529,8 @@ else:
     print(f"오프라인 cpu 프로필: TensorBoard 대신 아래 그림을 봅니다 (로그 파일: {run_dir / 'runs'})")
 
 # %%
+from course_utils.plots import plot_losses  # course_utils/plots.py: loss curves
+
 plot_losses(trainer.state.log_history, title=f"{profile.name}: train vs eval loss")
 plt.show()
 final_eval_loss = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e][-1]
@@ -512,6 +544,8 @@ print(f"eval_loss: 학습 전 {base_eval_loss:.4f} → 학습 후 {final_eval_lo
 # 끝난 학습임을 표시합니다. 레슨 06은 이 표시가 있는 폴더만 읽습니다.
 
 # %%
+from course_utils.training import mark_finished  # course_utils/training.py: around a Trainer run
+
 trainer.save_model(str(run_dir))
 tokenizer.save_pretrained(str(run_dir))
 marker = mark_finished(run_dir, {
@@ -537,6 +571,11 @@ except FileExistsError as error:
 # Drive(`COURSE_OUTPUT`)에 있습니다. Drive 연결을 거절했다면 여기서라도 복사하세요(`COPY_TO_DRIVE = True`).
 
 # %%
+import shutil
+from pathlib import Path
+
+from course_utils.environment import in_colab, output_dir  # course_utils/environment.py: where the course runs
+
 COPY_TO_DRIVE = False
 if str(output_dir()).startswith("/content/drive/"):
     print("결과는 이미 Drive에 있습니다:", run_dir)
@@ -559,6 +598,9 @@ else:
 # (SmolLM2는 BOS를 붙이지 않아 그대로입니다).
 
 # %%
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.prompts import alpaca_prompt, with_bos  # course_utils/prompts.py: the one Alpaca prompt
+
 trainer.model.eval()
 questions = ["한국의 수도는 어디인가요?", "Give three tips for staying focused while studying."]
 answers = generate(trainer.model, tokenizer, with_bos(tokenizer, [alpaca_prompt(q) for q in questions]), max_new_tokens=48, do_sample=False)
@@ -610,7 +652,7 @@ print("이번 학습(cosine)의 eval_loss 기록:", [round(e["eval_loss"], 3) fo
 # %% tags=["solution"]
 # 풀이 (응용): input이 있는 행까지 쓰면 프롬프트에 '### Input:' 절이 생기고 행이 길어져, 6절의 보고에서 빠지는 행이 늘 수 있습니다.
 with_inputs = raw.shuffle(seed=42).map(
-    to_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=raw.column_names,
+    alpaca_prompt_completion, batched=True, fn_kwargs={"eos_token": tokenizer.eos_token}, remove_columns=raw.column_names,
 )
 print(next(p for p in with_inputs["prompt"] if "### Input:" in p))
 _, report_with_inputs = drop_too_long(with_inputs, tokenizer, sft.max_length)

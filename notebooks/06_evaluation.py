@@ -58,32 +58,13 @@ from course_utils import setup
 profile = setup(drive=True)
 
 # %% [markdown]
-# 이 노트북에서 쓰는 라이브러리를 불러옵니다.
+# 시간을 재기 시작하고 진행 막대를 끕니다. 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고,
+# 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
 
 # %%
-import importlib.util
 import time
 
-import torch
-from datasets import Dataset
-from IPython.display import Markdown, display
-from peft import PeftModel
-from transformers import GenerationConfig
 from transformers.utils import logging as transformers_logging
-
-from course_utils.alpaca_data import alpaca_splits, load_alpaca
-from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
-from course_utils.evaluation import (
-    JUDGE_RUBRIC, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, is_correct, judge_prompt,
-    load_benchmark, benchmark_prompt, longer_answer_win_rate, markdown_table, parse_judge_scores, perplexity_from_loss,
-    reveal, score_benchmark, swapped_judge_prompts, bootstrap_mean_interval, paired_difference_interval, wilson_interval,
-    with_interval,
-)
-from course_utils.generation import chat_text, generate
-from course_utils.measure import measure
-from course_utils.models import load_causal_lm, load_tokenizer
-from course_utils.prompts import STOP_STRINGS, alpaca_prompt, cut_at_stop, instruction_from_prompt, with_bos
-from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
 
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
@@ -105,6 +86,14 @@ def short(text: str, limit: int = 160) -> str:
 # 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%
+from course_utils.alpaca_data import alpaca_splits, load_alpaca  # course_utils/alpaca_data.py: Alpaca rows
+# course_utils/lesson_runs.py: runs shared by lessons 05 and 06
+from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
+# course_utils/models.py: a profile's model and tokenizer
+from course_utils.models import load_causal_lm, load_tokenizer
+# course_utils/training.py: around a Trainer run
+from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
+
 run_dir, fallback_dir = finished_alpaca_adapter()
 tokenizer = load_tokenizer(profile.sft_model, profile)
 if run_dir is not None:
@@ -128,6 +117,9 @@ else:
 # 어댑터가 꺼져 기반 모델 그대로 답하므로, 8B 모델을 두 번 올리지 않고도 둘을 비교할 수 있습니다.
 
 # %%
+from datasets import Dataset
+from peft import PeftModel
+
 base_model = load_causal_lm(profile.sft_model, profile)
 model = PeftModel.from_pretrained(base_model, str(run_dir))
 model.eval()
@@ -151,6 +143,8 @@ print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 �
 # 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
 
 # %%
+from transformers import GenerationConfig
+
 try:
     GenerationConfig(do_sample=False, temperature=0.05).validate(strict=True)
 except ValueError as error:
@@ -161,6 +155,9 @@ except ValueError as error:
 # transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
 
 # %%
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.prompts import alpaca_prompt, with_bos  # course_utils/prompts.py: the one Alpaca prompt
+
 probe = with_bos(tokenizer, [alpaca_prompt("Why does ice float on water?")])
 greedy = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False)[0]
 seed_style = generate(model, tokenizer, probe, max_new_tokens=32, do_sample=False, temperature=0.05)[0]
@@ -173,6 +170,8 @@ assert greedy == seed_style
 # `do_sample=True`일 때 비로소 temperature·top_k·top_p가 작동합니다. 시드를 바꾸면 답이 달라지고, 같은 시드면 같습니다.
 
 # %%
+import torch
+
 samples = []
 for seed in (0, 1):
     torch.manual_seed(seed)
@@ -185,6 +184,8 @@ for seed, text in zip((0, 1), samples):
 # 토크나이저가 있어야 해서 `model.generate`에 직접 넘깁니다. 이미 만든 답은 `cut_at_stop`으로 같은 규칙대로 자릅니다.
 
 # %%
+from course_utils.prompts import STOP_STRINGS, cut_at_stop  # course_utils/prompts.py: the one Alpaca prompt
+
 korean = with_bos(tokenizer, [alpaca_prompt("한국의 수도는 어디인가요?")])
 batch = tokenizer(korean, return_tensors="pt", add_special_tokens=False).to(model.device)
 with model.disable_adapter():
@@ -207,7 +208,12 @@ print("cut_at_stop:", repr(cut_at_stop(text)))
 # 생성 입력에도 똑같이 붙입니다. 어댑터를 끈 모델과 켠 모델이 같은 프롬프트에 답합니다(탐욕적).
 
 # %%
-from course_utils.evaluation import load_probe_questions
+from IPython.display import Markdown, display
+
+from course_utils.evaluation import load_probe_questions  # course_utils/evaluation.py: scoring answers
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+from course_utils.prompts import instruction_from_prompt  # course_utils/prompts.py: the one Alpaca prompt
+from course_utils.tables import markdown_table  # course_utils/tables.py: Markdown tables
 
 probe_questions = load_probe_questions()
 questions = probe_questions + [instruction_from_prompt(p) for p in heldout["prompt"][:2]]
@@ -254,6 +260,9 @@ print(f"배치가 {one_by_one.seconds / batched.seconds:.1f}배 빠름, 같은 �
 # 레슨 05의 `eval_loss`와 거의 같은 값이 나와야 합니다(배치 평균 방식만 약간 다름).
 
 # %%
+# course_utils/perplexity.py: loss and perplexity
+from course_utils.perplexity import completion_loss, perplexity_from_loss
+
 eval_prompts, eval_completions = heldout["prompt"], heldout["completion"]
 with measure("평가 손실"):
     with model.disable_adapter():
@@ -292,6 +301,10 @@ else:
 # "미세조정이 점수를 바꿨다"고 말할 근거가 없습니다.
 
 # %%
+from course_utils.evaluation import (  # course_utils/evaluation.py: scoring answers
+    benchmark_prompt, load_benchmark, paired_difference_interval, score_benchmark, with_interval,
+)
+
 items = load_benchmark()
 bench_prompts = with_bos(tokenizer, [benchmark_prompt(item) for item in items])
 with measure("벤치마크 생성"):
@@ -313,6 +326,8 @@ print(f"미세조정 - 기반: {tuned_score.accuracy - base_score.accuracy:+.1%}
 # 따르지 않는 것이 점수를 깎습니다. 채점 규칙이 너무 엄격한지 느슨한지도 이렇게 확인합니다.
 
 # %%
+from course_utils.evaluation import is_correct  # course_utils/evaluation.py: scoring answers
+
 sample_rows = [[item["id"], item["answer"], short(b, 40), is_correct(b, item), short(t, 40), is_correct(t, item)]
                for item, b, t in list(zip(items, base_preds, tuned_preds))[::5]]
 display(Markdown(markdown_table(["id", "정답", "기반", "채점", "미세조정", "채점"], sample_rows)))
@@ -324,6 +339,8 @@ display(Markdown(markdown_table(["id", "정답", "기반", "채점", "미세조�
 # 모델 이름은 `sheet.key`에 숨깁니다. 각 행에 `"1"`, `"2"`, `"tie"`로 투표한 뒤 `reveal`로 공개하세요.
 
 # %%
+from course_utils.evaluation import blind_ab_sheet  # course_utils/evaluation.py: scoring answers
+
 sheet = blind_ab_sheet(questions, {"기반 모델": base_answers, "미세조정": tuned_answers}, seed=7)
 sheet_rows = [[i + 1, short(r["question"], 50), short(r["answer_1"], 120), short(r["answer_2"], 120)] for i, r in enumerate(sheet.rows)]
 display(Markdown(markdown_table(["행", "질문", "답 1", "답 2"], sheet_rows)))
@@ -347,13 +364,16 @@ MY_VOTES: list[str] = []  # e.g. ["1", "2", "tie", ...], one per row; filled in 
 # %%
 import inspect
 
-from course_utils import evaluation
+from course_utils.judge import JUDGE_TEMPLATE, expected_scores, judge_prompt  # course_utils/judge.py: the LLM judge
 
-print(inspect.getsource(evaluation.judge_prompt))
-print(evaluation.JUDGE_TEMPLATE)
-print(inspect.getsource(evaluation.expected_scores))
+print(inspect.getsource(judge_prompt))
+print(JUDGE_TEMPLATE)
+print(inspect.getsource(expected_scores))
 
 # %%
+from course_utils.chat_format import chat_text  # course_utils/chat_format.py: chat-template prompts
+from course_utils.judge import JUDGE_RUBRIC, swapped_judge_prompts  # course_utils/judge.py: the LLM judge
+
 print(JUDGE_RUBRIC)
 judge_tokenizer = load_tokenizer(profile.judge_model, profile)
 judge = load_causal_lm(profile.judge_model, profile)
@@ -366,6 +386,8 @@ print(judge_texts[0][-400:])
 # 심판이 형식을 지키는지가 첫 번째 점검입니다.
 
 # %%
+from course_utils.judge import parse_judge_scores  # course_utils/judge.py: the LLM judge
+
 with measure("심판 생성"):
     replies = generate(judge, judge_tokenizer, judge_texts, max_new_tokens=16, do_sample=False)
 parsed = [parse_judge_scores(r) for r in replies]
@@ -379,6 +401,8 @@ for reply, scores in list(zip(replies, parsed))[:2]:
 # 평균하고(`combine_swapped`), 순서를 바꾸자 승자가 바뀐 쌍은 위치 편향으로 보고 무승부로 처리합니다.
 
 # %%
+from course_utils.judge import combine_swapped  # course_utils/judge.py: the LLM judge
+
 def judge_order(texts: list[str]) -> list[tuple[float, float]]:
     """Scores of answer A and B for each judge prompt, read from the judge's probabilities."""
     first = expected_scores(judge, judge_tokenizer, [t + "Answer A:" for t in texts])
@@ -396,6 +420,9 @@ verdicts = [combine_swapped(a, b) for a, b in zip(x_first, y_first)]
 # 판단한 것입니다.
 
 # %%
+from course_utils.evaluation import wilson_interval  # course_utils/evaluation.py: scoring answers
+from course_utils.judge import longer_answer_win_rate  # course_utils/judge.py: the LLM judge
+
 verdict_rows = [[short(q, 40), f"{a[0]:.2f} / {a[1]:.2f}", f"{b[1]:.2f} / {b[0]:.2f}", v.winner, v.consistent]
                 for q, a, b, v in zip(questions, x_first, y_first, verdicts)]
 display(Markdown(markdown_table(["질문", "미세조정 먼저 (x/y)", "기반 먼저 (x/y)", "승자", "순서 바꿔도 같음"], verdict_rows)))
@@ -413,6 +440,8 @@ print(f"긴 답이 이긴 비율: {'판정 없음' if length_rate is None else f
 # `MY_VOTES`를 채웠다면 여러분의 투표도 함께 공개됩니다.
 
 # %%
+from course_utils.evaluation import reveal  # course_utils/evaluation.py: scoring answers
+
 winner_name = {"x": "미세조정", "y": "기반 모델"}
 judge_votes = []
 for key, row in zip(sheet.key, sheet.rows):
@@ -443,6 +472,8 @@ else:
 # vLLM은 CUDA GPU가 필요하고 고정 버전 목록에 없으므로, 아래 셀은 GPU에 vLLM이 설치되어 있을 때만 알려 줍니다.
 
 # %%
+import importlib.util
+
 if profile.device == "cuda" and importlib.util.find_spec("vllm"):
     print("vLLM이 설치되어 있습니다: 위 예시로 같은 프롬프트를 생성해 시간을 비교해 보세요.")
 else:
@@ -454,6 +485,8 @@ else:
 # 이 노트북에서 계산한 숫자를 모읍니다.
 
 # %%
+from course_utils.evaluation import bootstrap_mean_interval  # course_utils/evaluation.py: scoring answers
+
 summary_rows = [
     ["eval loss (낮을수록 좋음)", base_loss, tuned_loss],
     ["perplexity", perplexity_from_loss(base_loss), perplexity_from_loss(tuned_loss)],
@@ -495,7 +528,7 @@ print(f"심판과 같은 판정: {same}/{len(MY_VOTES)}")
 
 # %% tags=["solution"]
 # 풀이 (응용): 단답형은 첫 줄 전체가 정답과 같을 때만 정답. 객관식 규칙은 그대로 둡니다.
-from course_utils.evaluation import first_line, normalize
+from course_utils.evaluation import first_line, normalize  # course_utils/evaluation.py: scoring answers
 
 
 def strict_correct(prediction: str, item: dict) -> bool:

@@ -68,6 +68,7 @@ profile = setup()
 # %%
 import math
 
+# course_utils/exaone_reference.py: EXAONE in plain torch
 from course_utils.exaone_reference import exaone_settings, exaone_tensor_shapes
 
 # LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct의 config.json (Hub에 공개된 값; 원격 코드 연결용 auto_map은 뺐습니다)
@@ -118,6 +119,7 @@ print(f"| bf16 크기 | {parameters * 2 / 1e9:.1f} GB |")
 # 아래 표는 `course_utils.llamafy`가 실제로 쓰는 대응표에서 만들고, 모양은 위 7.8B 설정에서 계산합니다.
 
 # %%
+# course_utils/llamafy.py: the EXAONE -> Llama converter
 from course_utils.llamafy import LAYER_NAMES, OUTER_NAMES, llama_name
 
 print("| EXAONE 3.0 (modeling_exaone.py) | Llama (modeling_llama.py) | 7.8B에서의 모양 |\n|---|---|---|")
@@ -139,7 +141,7 @@ print(f"\n블록 안의 이름 {len(LAYER_NAMES)}개 x {settings.num_layers}층 
 # 특수 토큰 id(`bos 1`, `eos 361` = `[|endofturn|]`, `pad 0`)와 RoPE 설정(`rope_theta`, `rope_scaling`)은 값 그대로 옮깁니다.
 
 # %%
-from course_utils.llamafy import llama_config
+from course_utils.llamafy import llama_config  # course_utils/llamafy.py: the EXAONE -> Llama converter
 
 converted = llama_config(EXAONE_3_0_CONFIG, dtype="bfloat16")
 print(f"{'EXAONE config.json':<36} {'Llama config.json':<36}")
@@ -162,10 +164,11 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from transformers import AutoConfig
 
-from course_utils.environment import output_dir
-from course_utils.llamafy import read_checkpoint, write_checkpoint
-from course_utils.offline_model import resolve_model
-from course_utils.profiles import OFFLINE_MODEL_ID
+from course_utils.environment import output_dir  # course_utils/environment.py: where the course runs
+# course_utils/checkpoints.py: safetensors folders
+from course_utils.checkpoints import read_checkpoint, write_checkpoint
+from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
+from course_utils.profiles import OFFLINE_MODEL_ID  # course_utils/profiles.py: hardware profiles
 
 work = output_dir() / "07_exaone_llamafy"
 smol_source = resolve_model(OFFLINE_MODEL_ID, profile)  # cpu: 로컬 폴더, GPU 프로필: Hub id (또는 로컬 사본 폴더)
@@ -197,6 +200,7 @@ print(list(exaone_weights)[:4])
 # %%
 from transformers import AutoTokenizer
 
+# course_utils/exaone_reference.py: EXAONE in plain torch
 from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE
 
 print(EXAONE_CHAT_TEMPLATE.replace("{% endif %}", "{% endif %}\n").replace("{% endfor %}", "{% endfor %}\n"))
@@ -220,7 +224,9 @@ print(repr(prompt))
 #    임시 폴더에 다 쓴 뒤 이름을 바꾸므로, 중간에 실패해도 "완성된 것처럼 보이는 반쪽 폴더"가 남지 않습니다.
 
 # %%
-from course_utils.llamafy import check_tensors, source_tensor_files, tensor_meta
+# course_utils/checkpoints.py: safetensors folders
+from course_utils.checkpoints import source_tensor_files, tensor_meta
+from course_utils.llamafy import check_tensors  # course_utils/llamafy.py: the EXAONE -> Llama converter
 
 files = source_tensor_files(exaone_dir)
 meta = tensor_meta(files)  # 머리만 읽습니다
@@ -236,8 +242,8 @@ for name in list(meta)[:3] + ["transformer.h.0.mlp.c_fc_0.weight", "transformer.
 # 검증을 fp32에서 하려고 `--dtype float32`를 줍니다 (기본값은 원본 dtype 유지). 프로세스 시작과 import까지 포함한 벽시계 시간을 잽니다.
 
 # %%
-from course_utils.environment import REPO_ROOT
-from course_utils.measure import measure
+from course_utils.environment import REPO_ROOT  # course_utils/environment.py: where the course runs
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
 
 llama_dir = work / "llamafied"
 command = [sys.executable, "-m", "course_utils.llamafy", str(exaone_dir), str(llama_dir),
@@ -282,7 +288,7 @@ print({key: getattr(llama_model.config, key) for key in ("num_hidden_layers", "r
 # %%
 import inspect
 
-from course_utils.exaone_reference import exaone_logits, gated_mlp
+from course_utils.exaone_reference import gated_mlp  # course_utils/exaone_reference.py: EXAONE in plain torch
 
 print(inspect.getsource(gated_mlp))
 
@@ -293,6 +299,8 @@ print(inspect.getsource(gated_mlp))
 # 허용 오차 1e-4가 어느 정도인지 보려고, 참조 구현을 fp64로도 계산해 fp32 자체의 반올림 오차를 함께 잽니다.
 
 # %%
+from course_utils.exaone_reference import exaone_logits  # course_utils/exaone_reference.py: EXAONE in plain torch
+
 original_model = AutoModelForCausalLM.from_pretrained(smol_dir, dtype=torch.float32).eval()
 eager_model = AutoModelForCausalLM.from_pretrained(llama_dir, dtype=torch.float32, attn_implementation="eager").eval()
 input_ids = llama_tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
@@ -346,7 +354,7 @@ for conversation in conversations:
 # 느리지만 명백한 방식입니다. 대역 모델의 어휘에는 `[|endofturn|]` 토큰이 없으므로 정해진 토큰 수만큼 만들고, 보여줄 때는 다음 턴 표시 앞에서 자릅니다.
 
 # %%
-from course_utils.exaone_reference import exaone_greedy
+from course_utils.exaone_reference import exaone_greedy  # course_utils/exaone_reference.py: EXAONE in plain torch
 
 new_tokens = 12
 generated = {
@@ -420,9 +428,9 @@ print("오타가 있는 템플릿          :", repr(render_slots(with_system[1:]
 # %%
 import gc
 
-from course_utils.environment import hub_token
-from course_utils.llamafy import llamafy
-from course_utils.profiles import PROFILES
+from course_utils.environment import hub_token  # course_utils/environment.py: where the course runs
+from course_utils.llamafy import llamafy  # course_utils/llamafy.py: the EXAONE -> Llama converter
+from course_utils.profiles import PROFILES  # course_utils/profiles.py: hardware profiles
 
 real_dir = output_dir() / "EXAONE-3.0-7.8B-Instruct-Llamafied"
 if profile.device == "cuda":
@@ -451,10 +459,12 @@ else:
 # 각 위치의 1순위 다음 토큰이 같은 비율(top-1 일치율)도 함께 봅니다.
 
 # %%
-from course_utils.exaone_reference import logit_agreement
-from course_utils.generation import chat_text, generate
-from course_utils.llamafy import StreamedCheckpoint, read_exaone_config
-from course_utils.models import nf4_config
+from course_utils.chat_format import chat_text  # course_utils/chat_format.py: chat-template prompts
+from course_utils.checkpoints import StreamedCheckpoint  # course_utils/checkpoints.py: safetensors folders
+from course_utils.exaone_reference import logit_agreement  # course_utils/exaone_reference.py: EXAONE in plain torch
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.llamafy import read_exaone_config  # course_utils/llamafy.py: the EXAONE -> Llama converter
+from course_utils.models import nf4_config  # course_utils/models.py: a profile's model and tokenizer
 
 if profile.device == "cuda":
     real_tokenizer = AutoTokenizer.from_pretrained(real_dir)
@@ -572,6 +582,7 @@ print(f"gate/up swapped: max |logit error| {(swapped_logits - reference_logits).
 
 # %% tags=["solution"]
 # 풀이 (도전 2): EXAONE 3.5식 rope_scaling(llama3)을 가진 작은 무작위 모델을 변환하고, 위치 30,000 근처에서 logits를 비교합니다.
+# course_utils/exaone_reference.py: EXAONE in plain torch
 from course_utils.exaone_reference import random_exaone_weights, tiny_exaone_config
 
 rope_config = tiny_exaone_config(max_position_embeddings=32768, rope_scaling={

@@ -70,7 +70,7 @@ profile = setup(drive=True)
 import random
 from collections import Counter
 
-from course_utils.persona import load_persona_data
+from course_utils.persona import load_persona_data  # course_utils/persona.py: the Iron Man persona data
 
 train_rows, heldout_rows, general_rows = load_persona_data()
 print(f"학습 {len(train_rows)}행, 평가 질문 {len(heldout_rows)}개, 상식 문제 {len(general_rows)}개")
@@ -81,7 +81,7 @@ print(train_rows[2])
 # 학습자가 직접 데이터를 고치다 보면 필드가 빠지거나 답이 비는 일이 생깁니다. 그런 행은 학습 전에 **한 문장짜리 오류**로 잡습니다.
 
 # %%
-from course_utils.persona import validate_persona_rows
+from course_utils.persona import validate_persona_rows  # course_utils/persona.py: the Iron Man persona data
 
 bad_rows = [
     [{"instruction": "안녕?", "input": ""}],
@@ -100,11 +100,12 @@ for rows in bad_rows:
 # `apply_chat_template`에 넘겨 모델이 학습된 형식 그대로 만듭니다.
 
 # %%
-from course_utils.models import load_tokenizer
-from course_utils.persona import SYSTEM_PROMPT, persona_messages
+from course_utils.chat_format import chat_messages  # course_utils/chat_format.py: chat-template prompts
+from course_utils.models import load_tokenizer  # course_utils/models.py: a profile's model and tokenizer
+from course_utils.persona import SYSTEM_PROMPT  # course_utils/persona.py: the Iron Man persona data
 
 tokenizer = load_tokenizer(profile.persona_model, profile)
-messages = persona_messages("토니, 소코비아 협정에 대해 어떻게 생각해요?", system=SYSTEM_PROMPT)
+messages = chat_messages("토니, 소코비아 협정에 대해 어떻게 생각해요?", system=SYSTEM_PROMPT)
 print(SYSTEM_PROMPT, "\n")
 print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
@@ -114,7 +115,7 @@ print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_pro
 # **TRL 패키지에 들어 있는 Meta Llama 3 Instruct의 Jinja 템플릿**을 transformers의 같은 렌더러로 같은 메시지에 적용해 보여 줍니다.
 
 # %%
-from course_utils.persona import render_llama3
+from course_utils.chat_format import render_llama3  # course_utils/chat_format.py: chat-template prompts
 
 if profile.device == "cuda":
     print("이 프로필의 토크나이저가 곧 Llama 3 템플릿입니다 (위 출력).")
@@ -131,7 +132,7 @@ else:
 # 페르소나가 프롬프트가 아니라 가중치에 들어가므로, 추론할 때도 프롬프트 토큰을 아낍니다.
 
 # %%
-from course_utils.persona import check_system_prompt_fits
+from course_utils.chat_format import check_system_prompt_fits  # course_utils/chat_format.py: chat-template prompts
 
 preset = profile.persona
 try:
@@ -151,7 +152,7 @@ except ValueError as error:
 # 약 3 epoch를 돌 수 있을 만큼만 학습 행을 씁니다(과적합이 보이도록).
 
 # %%
-from course_utils.persona import persona_dataset
+from course_utils.persona import persona_dataset  # course_utils/persona.py: the Iron Man persona data
 
 rows = list(train_rows)
 random.Random(0).shuffle(rows)
@@ -170,10 +171,10 @@ print(train_dataset[0])
 # cpu에서는 시간 때문에 분야마다 2개씩, 16개 질문만 씁니다.
 
 # %%
-from course_utils.generation import generate
-from course_utils.measure import measure
-from course_utils.models import load_causal_lm
-from course_utils.persona import persona_prompts
+from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
+from course_utils.models import load_causal_lm  # course_utils/models.py: a profile's model and tokenizer
+from course_utils.persona import persona_prompts  # course_utils/persona.py: the Iron Man persona data
 
 by_category: dict[str, list[str]] = {}
 for row in heldout_rows:
@@ -201,8 +202,8 @@ import torch
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
-from course_utils.environment import output_dir
-from course_utils.training import upcast_trainable_for_fp16  # lesson 05
+from course_utils.environment import output_dir  # course_utils/environment.py: where the course runs
+from course_utils.training import upcast_trainable_for_fp16  # course_utils/training.py: as in lesson 05
 
 run_dir = output_dir() / f"08_ironman_{profile.name}"
 lora_config = LoraConfig(
@@ -255,7 +256,7 @@ print("손실 받는 부분:", repr(tokenizer.decode(trained)))
 # 시간과 메모리를 함께 잽니다. 손실 곡선은 `course_utils.plots.plot_losses`로 그립니다.
 
 # %%
-from course_utils.plots import plot_losses
+from course_utils.plots import plot_losses  # course_utils/plots.py: loss curves
 
 with measure("페르소나 LoRA 학습") as train_cost:
     trainer.train()
@@ -276,7 +277,8 @@ plot_losses(trainer.state.log_history, title=f"{profile.name}: persona LoRA, tra
 # %%
 import matplotlib.pyplot as plt
 
-from course_utils.persona import SEED_REPORTED_LOSS
+# course_utils/seed_reports.py: numbers the seed projects published
+from course_utils.seed_reports import SEED_REPORTED_LOSS
 
 history = trainer.state.log_history
 fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -324,7 +326,8 @@ for question, *texts in list(zip(questions, *answers.values()))[::5]:
 #   **얼마나 그럴듯하게 보는지**(정답 토큰의 평균 손실, 6강의 `completion_loss`)도 함께 잽니다. 정답률이 0이어도 이 값은 움직입니다.
 
 # %%
-from course_utils.persona import PERSONA_RUBRIC, STYLE_MARKERS
+from course_utils.judge import PERSONA_RUBRIC  # course_utils/judge.py: the LLM judge
+from course_utils.persona_scores import STYLE_MARKERS  # course_utils/persona_scores.py: persona style scores
 
 print("STYLE_MARKERS:", STYLE_MARKERS)
 print(PERSONA_RUBRIC)
@@ -332,8 +335,10 @@ print(PERSONA_RUBRIC)
 # %%
 from contextlib import nullcontext
 
-from course_utils.evaluation import completion_loss
-from course_utils.persona import general_accuracy, judge_scores, marker_rate, marker_rates_by_group, mean_hangul_share
+from course_utils.judge import persona_judge_scores  # course_utils/judge.py: the LLM judge
+from course_utils.perplexity import completion_loss  # course_utils/perplexity.py: loss and perplexity
+# course_utils/persona_scores.py: persona style scores
+from course_utils.persona_scores import general_accuracy, marker_rate, marker_rates_by_group, mean_hangul_share
 
 systems = {"기본": None, "기본 + 시스템 프롬프트": SYSTEM_PROMPT, "파인튜닝": train_system}
 general_prompts = {column: persona_prompts(tokenizer, [row["question"] for row in general_rows], system) for column, system in systems.items()}
@@ -345,7 +350,7 @@ with measure("심사와 상식 문제"):
             replies = generate(model, tokenizer, general_prompts[column], max_new_tokens=24)
             answer_loss = completion_loss(model, tokenizer, general_prompts[column], expected)
         with model.disable_adapter():  # the judge: the base instruct model (every profile's judge_model is its persona_model)
-            scores = judge_scores(model, tokenizer, questions, texts)
+            scores = persona_judge_scores(model, tokenizer, questions, texts)
         results[column] = {
             "marker": marker_rate(texts, questions), "hangul": mean_hangul_share(texts), "judge": sum(scores) / len(scores),
             "general": general_accuracy(replies, expected), "answer_loss": answer_loss,
@@ -355,8 +360,10 @@ with measure("심사와 상식 문제"):
 # %%
 from IPython.display import Markdown, display
 
-from course_utils.evaluation import bootstrap_mean_interval, markdown_table, wilson_interval, with_interval
-from course_utils.persona import hangul_share
+# course_utils/evaluation.py: scoring answers
+from course_utils.evaluation import bootstrap_mean_interval, wilson_interval, with_interval
+from course_utils.persona_scores import hangul_share  # course_utils/persona_scores.py: persona style scores
+from course_utils.tables import markdown_table  # course_utils/tables.py: Markdown tables
 
 # every score with its 95 % interval: Wilson for shares of answers, bootstrap for means over answers
 n, m = len(questions), len(general_rows)
@@ -406,8 +413,6 @@ if profile.name == "cpu":
 # %%
 import gc
 
-from course_utils.merge import logit_gap
-
 adapter_dir = run_dir / "adapter"
 trainer.save_model(str(adapter_dir))
 print("어댑터 파일:", sorted(p.name for p in adapter_dir.iterdir()))
@@ -433,6 +438,7 @@ if profile.device == "cuda":
 # (층 모양이 다르거나 기본 모델에 없는 모듈) 한 문장으로 거절하고, 중간에 끊겨도 완성된 것처럼 보이는 반쪽 폴더를 남기지 않습니다.
 
 # %%
+# course_utils/merge.py: streaming LoRA merge
 from course_utils.merge import base_checkpoint_folder, merge_adapter_into_checkpoint
 
 base_dir = base_checkpoint_folder(profile.persona_model, profile)
@@ -459,7 +465,8 @@ print(f"가중치 {report.merged_weights}개 병합, 샤드 {report.shards}개, 
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from course_utils.adapter_merge import check_adapter_matches_base
+from course_utils.adapter_merge import check_adapter_matches_base  # course_utils/adapter_merge.py: adapter/base checks
+from course_utils.merge import logit_gap  # course_utils/merge.py: streaming LoRA merge
 
 exact = profile.compute_dtype == torch.float32
 tolerance = {"relative": 1e-4 if exact else 0.1, "top1": 1.0 if exact else 0.95}
@@ -552,7 +559,7 @@ print("wrong-merge 폴더가 생겼나:", (run_dir / "wrong-merge").exists())
 # 불러오면 전체를 fp32로 풀어 CPU 메모리에 올리므로(8B면 32 GB), 이 확인은 cpu 프로필에서만 하고 GPU 프로필에서는 파일만 씁니다.
 
 # %%
-from course_utils.gguf_export import export_gguf
+from course_utils.gguf_export import export_gguf  # course_utils/gguf_export.py: GGUF export
 
 outtype = "f16" if profile.device == "cpu" else "q8_0"
 gguf_file = run_dir / "gguf" / f"{profile.persona_model.split('/')[-1]}-ironman-{outtype}.gguf"
@@ -612,7 +619,7 @@ print(f"llama-cli -m {gguf_file} -cnv")
 # `make llamafactory-check`가 이 내보내기를 LLaMA-Factory 0.9.5로 실제로 읽고 학습해 확인합니다 (`recipes/llamafactory/README.md`).
 
 # %%
-from course_utils.persona_export import export_llamafactory
+from course_utils.persona_export import export_llamafactory  # course_utils/persona_export.py: the LLaMA-Factory export
 
 export_paths = export_llamafactory(train_rows, run_dir / "llamafactory", model_name_or_path="beomi/Llama-3-Open-Ko-8B-Instruct-preview")
 for name, path in export_paths.items():
@@ -628,6 +635,7 @@ print(export_paths["template"].read_text())
 # 모델 카드는 폴더를 보고 "병합된 모델"인지 "어댑터만"인지 적습니다. 기본 모델, 데이터, 라이선스도 적습니다.
 
 # %%
+# course_utils/hub_upload.py: sharing on the Hub
 from course_utils.hub_upload import hub_repo_id, is_adapter_folder, model_card, push_folder_to_hub
 
 upload_folder = merged_dir
@@ -674,12 +682,10 @@ print(f"이 노트북의 학습: {train_cost}")
 
 # %% tags=["solution"]
 # 풀이 1 (기초): 학습 답에 실제로 나오는 말 두 개를 묶음 하나로 더합니다. 기준선의 비율도 함께 오르는지 봅니다.
-import json
+from course_utils.data_files import read_jsonl  # course_utils/data_files.py: JSONL rows, checked
+from course_utils.persona import PERSONA_DIR  # course_utils/persona.py: the Iron Man persona data
 
-from course_utils.environment import DATA_DIR
-from course_utils.persona import marker_hits
-
-train_answers = [json.loads(line)["output"] for line in (DATA_DIR / "persona" / "ironman_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+train_answers = [row["output"] for row in read_jsonl(PERSONA_DIR / "ironman_train.jsonl")]
 extra = tuple(word for word in ("자비스", "슈트", "수트", "천재") if any(word in a for a in train_answers))[:2]
 wider = {**STYLE_MARKERS, "extra": extra}
 print("더한 표지어:", extra)
@@ -700,6 +706,8 @@ if persona_evals:
 # %% tags=["solution"]
 # 풀이 3 (도전): 사람 점수와 심사 점수의 순위 상관(Spearman). 아래 human은 예시로 마커 수를 넣었습니다: 직접 매긴 1~5점으로 바꾸세요.
 import pandas as pd
+
+from course_utils.persona_scores import marker_hits  # course_utils/persona_scores.py: persona style scores
 
 judged = [(column, text, score) for column, r in results.items() for text, score in zip(r["texts"], r["scores"])]
 human = [1 + min(4, len(marker_hits(text))) for _, text, _ in judged]

@@ -81,6 +81,12 @@ def tiny_llama_builder():
 
 
 @pytest.fixture(scope="session")
+def tiny_llama(offline_tokenizer):
+    """A two-layer random Llama with the offline tokenizer's vocabulary: real ids, no trained weights."""
+    return build_tiny_llama(len(offline_tokenizer), hidden=32, layers=2, heads=4, kv_heads=2, max_position_embeddings=256)
+
+
+@pytest.fixture(scope="session")
 def tiny_llama3(llama3_tokenizer):
     """A one-layer random Llama with Llama 3's vocabulary and ids."""
     return build_tiny_llama(len(llama3_tokenizer), bos_token_id=128000, eos_token_id=128001)

@@ -1,28 +1,26 @@
 """Adapter-vs-base checks: a wrong base (other shapes, other recorded name) is refused before PEFT loads it."""
 import pytest
-import torch
 from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from course_utils.adapter_merge import check_adapter_matches_base, lora_shapes, same_model_name
 
 
-def tiny_llama(hidden: int = 32, name: str = "course/tiny-llama", seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=128, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-    )
-    model = LlamaForCausalLM(config).eval()
-    model.config._name_or_path = model.name_or_path = name  # what from_pretrained would record
-    return model
+@pytest.fixture(scope="module")
+def llama(tiny_llama_builder):
+    """Seeded two-layer random Llamas (conftest's one builder) that record a model name, as from_pretrained would."""
+    def build(hidden: int = 32, name: str = "course/tiny-llama"):
+        model = tiny_llama_builder(128, hidden=hidden, layers=2, heads=4, kv_heads=2, max_position_embeddings=64)
+        model.config._name_or_path = model.name_or_path = name
+        return model
+
+    return build
 
 
 @pytest.fixture
-def adapter_dir(tmp_path):
+def adapter_dir(llama, tmp_path):
     """A saved adapter with non-zero B matrices (the default init is B = 0, which would make any merge 'match')."""
     peft_model = get_peft_model(
-        tiny_llama(), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+        llama(), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
     )
     peft_model.save_pretrained(tmp_path / "adapter")
     return tmp_path / "adapter"
@@ -35,14 +33,14 @@ def test_shapes_are_read_from_the_adapter(adapter_dir):
     assert shapes["model.layers.1.mlp.down_proj"] == (64, 32)
 
 
-def test_a_base_of_another_size_is_refused_with_a_clear_error(adapter_dir):
+def test_a_base_of_another_size_is_refused_with_a_clear_error(llama, adapter_dir):
     with pytest.raises(ValueError, match="expects model.layers.0") as error:
-        check_adapter_matches_base(adapter_dir, tiny_llama(hidden=48))
+        check_adapter_matches_base(adapter_dir, llama(hidden=48))
     assert "load the base model 'course/tiny-llama'" in str(error.value)
 
 
-def test_a_base_with_another_name_is_refused_unless_asked(adapter_dir):
-    other = tiny_llama(name="someone/other-model")
+def test_a_base_with_another_name_is_refused_unless_asked(llama, adapter_dir):
+    other = llama(name="someone/other-model")
     with pytest.raises(ValueError, match="was trained on 'course/tiny-llama'"):
         check_adapter_matches_base(adapter_dir, other)
     check_adapter_matches_base(adapter_dir, other, check_name=False)  # same shapes: allowed when asked
@@ -53,6 +51,6 @@ def test_hub_id_and_local_copy_count_as_the_same_model():
     assert not same_model_name("beomi/Llama-3-Open-Ko-8B-Instruct-preview", "HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
-def test_a_missing_adapter_folder_says_what_to_pass(tmp_path):
+def test_a_missing_adapter_folder_says_what_to_pass(llama, tmp_path):
     with pytest.raises(FileNotFoundError, match="save_model"):
-        check_adapter_matches_base(tmp_path, tiny_llama())
+        check_adapter_matches_base(tmp_path, llama())

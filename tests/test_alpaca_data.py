@@ -6,9 +6,10 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 
 from course_utils.alpaca_data import (
-    OFFLINE_FILE, alpaca_splits, check_rows, drop_too_long, eval_fraction, has_empty_input, load_alpaca_jsonl,
-    read_jsonl, row_problem, to_prompt_completion,
+    ALPACA_OPTIONAL, ALPACA_REQUIRED, OFFLINE_FILE, alpaca_prompt_completion, alpaca_splits, drop_too_long,
+    eval_fraction, has_empty_input, load_alpaca_jsonl,
 )
+from course_utils.data_files import read_jsonl, row_problem
 from course_utils.environment import DATA_DIR
 from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
@@ -21,44 +22,11 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(offline_model_path())
 
 
-@pytest.mark.parametrize("row,problem", [
-    ({"instruction": "Hi", "input": ""}, "has no 'output' field"),
-    ({"input": "", "output": "x"}, "has no 'instruction' field"),
-    ({"instruction": "Hi", "output": "   "}, "has an empty 'output'"),
-    ({"instruction": "Hi", "output": 144}, "has a non-string 'output' (int)"),
-    ({"instruction": "Hi", "input": ["a"], "output": "x"}, "has a non-string 'input' (list)"),
-    (["not", "a", "row"], "is a list"),
-])
-def test_row_problem_names_the_field(row, problem):
-    assert problem in row_problem(row)
-
-
-def test_good_rows_pass_and_missing_input_is_allowed():
-    assert row_problem({"instruction": "Hi", "output": "Hello"}) is None
-    assert row_problem({"instruction": "Hi", "input": None, "output": "Hello"}) is None
-    assert check_rows([{"instruction": "a", "output": "b"}] * 3) == 3
-
-
-def test_check_rows_names_the_row_and_field():
-    rows = [{"instruction": "a", "output": "b"}, {"instruction": "c", "input": ""}]
-    with pytest.raises(ValueError, match=r"^Row 2 of demo.jsonl has no 'output' field: fix or remove"):
-        check_rows(rows, source="demo.jsonl")
-
-
 def test_shipped_bad_rows_file_is_refused_on_its_first_bad_row():
-    with pytest.raises(ValueError, match="Row 1 of alpaca_bad_rows.jsonl"):
+    with pytest.raises(ValueError, match=r"^Line 1 of alpaca_bad_rows.jsonl .*: fix or remove that line"):
         load_alpaca_jsonl(DATA_DIR / "alpaca_bad_rows.jsonl")
-    problems = [row_problem(r) for r in read_jsonl(DATA_DIR / "alpaca_bad_rows.jsonl")]
+    problems = [row_problem(r, ALPACA_REQUIRED, ALPACA_OPTIONAL) for r in read_jsonl(DATA_DIR / "alpaca_bad_rows.jsonl")]
     assert sum(p is not None for p in problems) >= 4
-
-
-def test_invalid_json_line_and_missing_file_are_reported(tmp_path):
-    broken = tmp_path / "broken.jsonl"
-    broken.write_text('{"instruction": "a", "output": "b"}\n{"instruction": \n')
-    with pytest.raises(ValueError, match="Line 2 of broken.jsonl is not valid JSON"):
-        read_jsonl(broken)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        read_jsonl(tmp_path / "nope.jsonl")
 
 
 def test_shipped_data_loads_through_the_json_loader():
@@ -78,7 +46,7 @@ def test_missing_input_column_is_added(tmp_path):
 
 def test_batched_map_builds_prompt_and_completion():
     batch = {"instruction": ["Hi", "Translate"], "input": ["", "안녕"], "output": ["Hello", "Hello" + EOS]}
-    out = to_prompt_completion(batch, EOS)
+    out = alpaca_prompt_completion(batch, EOS)
     assert out["prompt"] == [alpaca_prompt("Hi"), alpaca_prompt("Translate", "안녕")]
     assert out["completion"] == ["Hello" + EOS, "Hello" + EOS]
 

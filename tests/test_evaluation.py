@@ -1,85 +1,17 @@
-"""Evaluation: loss and perplexity, exact-answer scoring, the blind A/B sheet, judge prompts, parsing and swapping."""
-import math
+"""Scoring answers: exact-answer rules, the benchmark, the blind A/B sheet, 95 % intervals, probes kept from training."""
+import json
 
 import pytest
-import torch
-from transformers import AutoTokenizer
 
 from course_utils.evaluation import (
-    JUDGE_RUBRIC, BenchmarkScore, blind_ab_sheet, combine_swapped, completion_loss, expected_scores, extract_choice,
-    is_correct, judge_prompt, load_benchmark, longer_answer_win_rate, markdown_table, parse_judge_scores,
-    perplexity_from_loss, reveal, score_benchmark, short_answer_matches, swapped_judge_prompts, benchmark_prompt,
-    check_benchmark_item, completion_token_ids, wilson_interval, bootstrap_mean_interval, paired_difference_interval,
-    with_interval, topic_overlap, load_probe_questions,
+    BenchmarkScore, benchmark_prompt, blind_ab_sheet, bootstrap_mean_interval, extract_choice, is_correct,
+    load_benchmark, load_probe_questions, paired_difference_interval, reveal, score_benchmark, short_answer_matches,
+    topic_overlap, wilson_interval, with_interval,
 )
-from course_utils.offline_model import offline_model_path
 from course_utils.prompts import alpaca_prompt
 
 MC = {"id": "x", "question": "Red planet?", "choices": ["Mars", "Venus", "Jupiter", "Saturn"], "answer": "A", "lang": "en"}
 SHORT = {"id": "y", "question": "7 x 8?", "choices": None, "answer": "56", "lang": "ko"}
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    tok = AutoTokenizer.from_pretrained(offline_model_path())
-    tok.pad_token = "<|endoftext|>"
-    return tok
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tokenizer, tiny_llama_builder):
-    return tiny_llama_builder(len(tokenizer), hidden=32, layers=2, heads=4, kv_heads=2, max_position_embeddings=256)
-
-
-def test_perplexity_is_exp_of_loss():
-    assert perplexity_from_loss(0.0) == 1.0
-    assert perplexity_from_loss(math.log(7)) == pytest.approx(7)
-
-
-def test_completion_loss_counts_only_completion_tokens(tokenizer, tiny_model):
-    prompts = [alpaca_prompt("Say hi."), alpaca_prompt("Name a fruit, please, in one word only.")]
-    completions = ["Hi!" + tokenizer.eos_token, "Apple." + tokenizer.eos_token]
-    batched = completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=2)
-    # by hand: sum of completion-token NLL over both rows / number of completion tokens
-    total, count = 0.0, 0
-    for prompt, completion in zip(prompts, completions):
-        n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        ids = torch.tensor([tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
-        logits = tiny_model(input_ids=ids).logits[0, :-1]
-        nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :]
-        total, count = total + nll.sum().item(), count + len(nll)
-    assert batched == pytest.approx(total / count, rel=1e-4)
-    # padding and batch size do not change the number
-    assert completion_loss(tiny_model, tokenizer, prompts, completions, batch_size=1) == pytest.approx(batched, rel=1e-4)
-
-
-def test_chat_prompt_keeps_a_single_bos(llama3_tokenizer):
-    from course_utils.generation import chat_text
-
-    prompt = chat_text(llama3_tokenizer, "1+1?")
-    assert prompt.startswith("<|begin_of_text|>")  # the Llama 3 chat template writes the BOS itself
-    ids, labels = completion_token_ids(llama3_tokenizer, prompt, "2<|eot_id|>")
-    assert ids.count(128000) == 1 and ids[0] == 128000
-    assert [t for t in labels if t != -100] == llama3_tokenizer.encode("2<|eot_id|>", add_special_tokens=False)
-    # a plain Alpaca prompt still gets the BOS Llama 3 adds by default, as TRL trained it
-    plain_ids, _ = completion_token_ids(llama3_tokenizer, alpaca_prompt("1+1?"), "2")
-    assert plain_ids.count(128000) == 1 and plain_ids[0] == 128000
-
-
-def test_completion_loss_of_a_chat_prompt_is_computed_after_one_bos(llama3_tokenizer, tiny_llama3):
-    from course_utils.generation import chat_text
-
-    prompt, completion = chat_text(llama3_tokenizer, "Say hi."), "Hi!<|eot_id|>"
-    ids = torch.tensor([llama3_tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]])
-    n_prompt = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    logits = tiny_llama3(input_ids=ids).logits[0, :-1]
-    expected = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")[n_prompt - 1 :].mean().item()
-    assert completion_loss(tiny_llama3, llama3_tokenizer, [prompt], [completion]) == pytest.approx(expected, rel=1e-5)
-
-
-def test_completion_loss_refuses_empty_completions(tokenizer, tiny_model):
-    with pytest.raises(ValueError, match="No completion tokens"):
-        completion_loss(tiny_model, tokenizer, [alpaca_prompt("Hi")], [""])
 
 
 @pytest.mark.parametrize("text,letter", [
@@ -125,13 +57,15 @@ def test_shipped_benchmark_loads_and_its_own_answers_score_perfectly():
 
 
 @pytest.mark.parametrize("item,message", [
-    ({"id": "a", "question": "q", "answer": "", "lang": "en"}, "no usable 'answer'"),
-    ({"id": "a", "question": "q", "choices": ["1", "2"], "answer": "A", "lang": "en"}, "exactly four"),
-    ({"id": "a", "question": "q", "choices": ["1", "2", "3", "4"], "answer": "E", "lang": "en"}, "one of A, B, C, D"),
+    ({"id": "a", "question": "q", "answer": "", "lang": "en"}, "has an empty 'answer'"),
+    ({"id": "a", "question": "q", "choices": ["1", "2"], "answer": "A", "lang": "en"}, r"\(a\) needs exactly four"),
+    ({"id": "a", "question": "q", "choices": ["1", "2", "3", "4"], "answer": "E", "lang": "en"}, r"\(a\) has choices, so its answer must be one of A, B, C, D"),
 ])
-def test_bad_benchmark_rows_are_named(item, message):
-    with pytest.raises(ValueError, match=message):
-        check_benchmark_item(item, 3)
+def test_bad_benchmark_rows_are_named_with_file_and_line(tmp_path, item, message):
+    path = tmp_path / "bench.jsonl"
+    path.write_text(json.dumps(SHORT) + "\n" + json.dumps(item) + "\n")
+    with pytest.raises(ValueError, match=f"^Line 2 of bench.jsonl {message}"):
+        load_benchmark(path)
 
 
 def test_blind_sheet_hides_labels_and_reveal_counts_by_model():
@@ -156,58 +90,6 @@ def test_blind_sheet_rows_keep_each_answer_with_its_question():
     for row in sheet.rows:
         i = row["question"][1]
         assert {row["answer_1"], row["answer_2"]} == {f"m{i}", f"n{i}"}
-
-
-def test_judge_prompt_states_rubric_and_positions():
-    prompt = judge_prompt("Q?", "first", "second")
-    assert JUDGE_RUBRIC in prompt and "Answer A:\nfirst" in prompt and "Answer B:\nsecond" in prompt
-    x_first, y_first = swapped_judge_prompts("Q?", "x", "y")
-    assert x_first.index("\nx\n") < x_first.index("\ny\n") and y_first.index("\ny\n") < y_first.index("\nx\n")
-    assert "(empty)" in judge_prompt("Q?", "", "y")
-
-
-@pytest.mark.parametrize("reply,scores", [
-    ("Answer A: 4\nAnswer B: 2", (4, 2)), ("answer a: 5/5, answer b: 3/5", (5, 3)), ("**Answer A**: 1\nAnswer B = 5", (1, 5)),
-    ("Answer A: **3**\nAnswer B: 3", (3, 3)), ("Both are fine.", None), ("Answer A: 9\nAnswer B: 2", None),
-    ("Answer A: 4", None),
-])
-def test_parse_judge_scores(reply, scores):
-    assert parse_judge_scores(reply) == scores
-
-
-def test_swapping_undoes_positions_and_flags_position_bias():
-    # consistent: x better in both orders
-    v = combine_swapped((5, 2), (2, 4))
-    assert (v.score_x, v.score_y, v.winner, v.consistent) == (4.5, 2.0, "x", True)
-    # a judge that always prefers the first answer contradicts itself: no winner
-    biased = combine_swapped((5, 2), (5, 2))
-    assert biased.winner == "tie" and not biased.consistent
-    # one unparsable reply: the other reading decides, but it is not a checked verdict
-    single = combine_swapped(None, (1, 4))
-    assert single.winner == "x" and not single.consistent
-    assert combine_swapped(None, None).winner is None
-
-
-def test_longer_answer_win_rate():
-    verdicts = [combine_swapped((5, 1), (1, 5)), combine_swapped((1, 5), (5, 1)), combine_swapped((3, 3), (3, 3))]
-    assert longer_answer_win_rate(verdicts, ["long answer", "x", "a"], ["s", "much longer", "b"]) == 1.0
-    assert longer_answer_win_rate(verdicts[2:], ["a"], ["b"]) is None
-
-
-def test_expected_scores_reads_the_five_score_tokens(tokenizer, tiny_model):
-    texts = ["Answer A:", "Some longer context here.\nAnswer B:"]
-    results = expected_scores(tiny_model, tokenizer, texts)
-    assert len(results) == 2
-    for weighted, best in results:
-        assert 1.0 <= weighted <= 5.0 and best in range(1, 6)
-    # batching with left padding gives the same numbers as one text at a time
-    assert expected_scores(tiny_model, tokenizer, texts[1:])[0][0] == pytest.approx(results[1][0], rel=1e-4)
-
-
-def test_markdown_table_escapes_cells():
-    table = markdown_table(["a", "b"], [["x|y", "line1\nline2"], [0.12345, 3]])
-    assert table.splitlines()[0] == "| a | b |"
-    assert "x\\|y" in table and "line1<br>line2" in table and "0.123" in table
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -259,11 +141,10 @@ OLD_PROBES = {
 
 
 def training_questions() -> list[str]:
-    import json
-
     from course_utils.alpaca_data import OFFLINE_FILE
+    from course_utils.data_files import read_jsonl
 
-    rows = [json.loads(line) for line in OFFLINE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(OFFLINE_FILE)
     return [f"{row['instruction']} {row['input']}" for row in rows]
 
 

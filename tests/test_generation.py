@@ -3,13 +3,8 @@ import copy
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from course_utils.generation import chat_text, generate, stop_token_ids
-
-
-def test_chat_text_uses_the_template_and_opens_the_assistant_turn(offline_tokenizer):
-    text = chat_text(offline_tokenizer, "안녕?", system="짧게 답하세요.")
-    assert text.index("짧게 답하세요.") < text.index("안녕?")
-    assert text.rstrip().endswith("assistant")
+from course_utils.chat_format import chat_text
+from course_utils.generation import generate, stop_token_ids
 
 
 def test_generation_stops_at_eos(offline_model, offline_tokenizer):

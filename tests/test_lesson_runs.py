@@ -5,10 +5,10 @@ import pytest
 
 from course_utils import environment
 from course_utils.lesson_runs import (
-    alpaca_resume_checkpoint, alpaca_run_dir, finished_alpaca_adapter, short_sft_preset,
+    alpaca_run_dir, finished_alpaca_adapter, short_sft_preset,
 )
 from course_utils.profiles import PROFILES
-from course_utils.training import mark_finished
+from course_utils.training import last_checkpoint, mark_finished
 
 
 def write_checkpoint(run_dir, step):
@@ -40,7 +40,7 @@ def test_without_drive_a_disconnect_loses_lesson_05s_checkpoint(colab_vm):
     assert alpaca_run_dir() == local / "05_alpaca_sft"
     write_checkpoint(alpaca_run_dir(), 50)
     disconnect()
-    assert alpaca_resume_checkpoint() is None
+    assert last_checkpoint(alpaca_run_dir()) is None  # looked up as lesson 05 does
 
 
 def test_lesson_05_resumes_from_drive_after_a_disconnect(colab_vm, monkeypatch):
@@ -50,7 +50,7 @@ def test_lesson_05_resumes_from_drive_after_a_disconnect(colab_vm, monkeypatch):
     write_checkpoint(alpaca_run_dir(), 50)
     write_checkpoint(alpaca_run_dir(), 100).joinpath("trainer_state.json").unlink()  # cut off mid-save
     disconnect()
-    assert alpaca_resume_checkpoint() == drive / "05_alpaca_sft" / "checkpoint-50"
+    assert last_checkpoint(alpaca_run_dir()) == drive / "05_alpaca_sft" / "checkpoint-50"  # looked up as lesson 05 does
 
 
 def test_lesson_06_on_a_new_vm_finds_lesson_05s_adapter_on_drive(colab_vm, monkeypatch):

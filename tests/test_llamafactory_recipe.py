@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from course_utils.persona import PERSONA_DIR, SYSTEM_PROMPT, load_jsonl, persona_messages, user_message
+from course_utils.chat_format import chat_messages
+from course_utils.data_files import read_jsonl
+from course_utils.persona import PERSONA_DIR, SYSTEM_PROMPT, user_message
 from course_utils.persona_export import alpaca_records, export_llamafactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,7 @@ def shipped_config() -> dict:
 
 @pytest.fixture()
 def export(tmp_path):
-    rows = load_jsonl(PERSONA_DIR / "ironman_train.jsonl")
+    rows = read_jsonl(PERSONA_DIR / "ironman_train.jsonl")
     paths = export_llamafactory(rows, tmp_path, model_name_or_path="m")
     return rows, paths
 
@@ -66,7 +68,7 @@ def test_cutoff_len_keeps_every_shipped_example_whole(shipped_config, offline_to
     rows, _ = export
     longest = max(
         len(offline_tokenizer.apply_chat_template(
-            persona_messages(user_message(r)) + [{"role": "assistant", "content": r["output"]}], tokenize=True
+            chat_messages(user_message(r), SYSTEM_PROMPT) + [{"role": "assistant", "content": r["output"]}], tokenize=True
         )["input_ids"])
         for r in rows
     )

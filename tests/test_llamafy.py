@@ -12,7 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, 
 
 from course_utils import llamafy as llamafy_module
 from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE, exaone_logits, random_exaone_weights, tiny_exaone_config
-from course_utils.llamafy import LlamafyError, llamafy, read_checkpoint, write_checkpoint
+from course_utils.checkpoints import CheckpointError, StreamedCheckpoint, read_checkpoint, write_checkpoint
+from course_utils.llamafy import LlamafyError, llamafy
 
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -134,12 +135,12 @@ def test_folder_without_safetensors_or_with_a_lost_shard_is_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text(json.dumps(tiny_exaone_config()))
-    with pytest.raises(LlamafyError, match="no \\*.safetensors"):
+    with pytest.raises(CheckpointError, match="no \\*.safetensors"):
         llamafy(empty, tmp_path / "dst")
     sharded = exaone_folder(tmp_path / "sharded", shard="20KB")
     lost = sorted(sharded.glob("model-*-of-*.safetensors"))[1]
     lost.unlink()
-    with pytest.raises(LlamafyError, match=f"lists {lost.name} but it is not in"):
+    with pytest.raises(CheckpointError, match=f"lists {lost.name} but it is not in"):
         llamafy(sharded, tmp_path / "dst")
 
 
@@ -196,7 +197,7 @@ def test_command_line_converts_and_reports_errors_in_one_line(tmp_path):
 def test_streamed_checkpoint_gives_the_reference_the_same_logits_without_keeping_tensors(tmp_path):
     config = tiny_exaone_config()
     folder = write_checkpoint(tmp_path / "exaone", config, random_exaone_weights(config), max_shard_size="40KB")
-    streamed = llamafy_module.StreamedCheckpoint(folder, dtype=torch.float64)
+    streamed = StreamedCheckpoint(folder, dtype=torch.float64)
     assert len({file for file in streamed.files.values()}) > 1 and set(streamed) == set(read_checkpoint(folder))
     assert streamed["transformer.wte.weight"] is not streamed["transformer.wte.weight"]  # read anew each time, no cache
     input_ids = torch.tensor([[3, 17, 42, 99, 5]])

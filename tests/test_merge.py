@@ -7,7 +7,7 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 import course_utils.merge as merge
 from course_utils.merge import main, merge_adapter_into_checkpoint
@@ -15,13 +15,12 @@ from course_utils.merge import main, merge_adapter_into_checkpoint
 INPUT_IDS = torch.tensor([[1, 5, 9, 17, 33, 2, 7, 64]])
 
 
-def tiny_llama(hidden: int = 32, layers: int = 2, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=128, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+@pytest.fixture(scope="module")
+def llama(tiny_llama_builder):
+    """Seeded random Llamas (conftest's one builder) with an untied output layer, so lm_head merges on its own."""
+    return lambda hidden=32, layers=2: tiny_llama_builder(
+        128, hidden=hidden, layers=layers, heads=4, kv_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
     )
-    return LlamaForCausalLM(config).eval()
 
 
 def save_sharded(model, folder, name="course/tiny-llama"):
@@ -50,9 +49,9 @@ def peft_merged(base, adapter_dir):
 
 
 @pytest.fixture
-def sharded(tmp_path):
-    base = save_sharded(tiny_llama(), tmp_path / "base")
-    adapter = save_adapter(tiny_llama(), tmp_path / "adapter")
+def sharded(llama, tmp_path):
+    base = save_sharded(llama(), tmp_path / "base")
+    adapter = save_adapter(llama(), tmp_path / "adapter")
     return namedtuple("Sharded", "base adapter tmp")(base, adapter, tmp_path)
 
 
@@ -61,17 +60,17 @@ def test_the_stand_in_checkpoint_really_is_sharded(sharded):
     assert len(set(index["weight_map"].values())) >= 2
 
 
-def test_sharded_llama_merge_equals_peft_weights_logits_and_greedy_answers(sharded):
+def test_sharded_llama_merge_equals_peft_weights_logits_and_greedy_answers(llama, sharded):
     report = merge_adapter_into_checkpoint(sharded.base, sharded.adapter, sharded.tmp / "merged")
     assert report.shards >= 2 and report.merged_weights == 2 * 7 and report.copied_weights == 0
-    reference = peft_merged(tiny_llama(), sharded.adapter)
+    reference = peft_merged(llama(), sharded.adapter)
     ours = weights(sharded.tmp / "merged")
     expected = reference.state_dict()
     assert set(ours) == set(expected)
     changed = 0
     for key, tensor in ours.items():
         torch.testing.assert_close(tensor, expected[key], atol=1e-6, rtol=1e-5)
-        changed += not torch.equal(tensor, tiny_llama().state_dict()[key])
+        changed += not torch.equal(tensor, llama().state_dict()[key])
     assert changed == 14  # every q/k/v/o/gate/up/down weight of both layers moved
 
     reloaded = AutoModelForCausalLM.from_pretrained(sharded.tmp / "merged").eval()
@@ -83,24 +82,24 @@ def test_sharded_llama_merge_equals_peft_weights_logits_and_greedy_answers(shard
     assert set(index["weight_map"]) == set(ours)
 
 
-def test_bf16_output_equals_peft_to_bf16_rounding(sharded):
+def test_bf16_output_equals_peft_to_bf16_rounding(llama, sharded):
     merge_adapter_into_checkpoint(sharded.base, sharded.adapter, sharded.tmp / "merged", dtype="bfloat16")
     ours = weights(sharded.tmp / "merged")
     assert {t.dtype for t in ours.values()} == {torch.bfloat16}
     assert json.loads((sharded.tmp / "merged" / "config.json").read_text())["dtype"] == "bfloat16"
-    exact = peft_merged(tiny_llama(), sharded.adapter).state_dict()  # fp32 merge: rounding it once is what we write
-    in_bf16 = peft_merged(tiny_llama().to(torch.bfloat16), sharded.adapter).state_dict()  # PEFT adds in bf16
+    exact = peft_merged(llama(), sharded.adapter).state_dict()  # fp32 merge: rounding it once is what we write
+    in_bf16 = peft_merged(llama().to(torch.bfloat16), sharded.adapter).state_dict()  # PEFT adds in bf16
     for key, tensor in ours.items():
         torch.testing.assert_close(tensor, exact[key].to(torch.bfloat16))  # equal up to one bf16 unit
         unit = 2**-7 * exact[key].abs().max()  # PEFT rounds twice (delta, then sum): two units of the largest weight
         assert (tensor.float() - in_bf16[key].float()).abs().max() <= 2 * unit
 
 
-def test_rslora_and_alpha_pattern_scales(tmp_path):
-    base = save_sharded(tiny_llama(), tmp_path / "base")
-    adapter = save_adapter(tiny_llama(), tmp_path / "adapter", r=8, lora_alpha=16, use_rslora=True, alpha_pattern={"q_proj": 4})
+def test_rslora_and_alpha_pattern_scales(llama, tmp_path):
+    base = save_sharded(llama(), tmp_path / "base")
+    adapter = save_adapter(llama(), tmp_path / "adapter", r=8, lora_alpha=16, use_rslora=True, alpha_pattern={"q_proj": 4})
     merge_adapter_into_checkpoint(base, adapter, tmp_path / "merged")
-    reference = peft_merged(tiny_llama(), adapter).state_dict()
+    reference = peft_merged(llama(), adapter).state_dict()
     for key, tensor in weights(tmp_path / "merged").items():
         torch.testing.assert_close(tensor, reference[key], atol=1e-6, rtol=1e-5)
 
@@ -121,18 +120,18 @@ def test_fan_in_fan_out_conv1d_weights_are_merged_transposed(tmp_path):
             torch.testing.assert_close(ours[key], tensor, atol=1e-6, rtol=1e-5)
 
 
-def test_modules_to_save_replace_the_base_weight(tmp_path):
-    base = save_sharded(tiny_llama(), tmp_path / "base")
-    peft_model = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=["q_proj"], modules_to_save=["lm_head"], init_lora_weights=False))
+def test_modules_to_save_replace_the_base_weight(llama, tmp_path):
+    base = save_sharded(llama(), tmp_path / "base")
+    peft_model = get_peft_model(llama(), LoraConfig(r=2, target_modules=["q_proj"], modules_to_save=["lm_head"], init_lora_weights=False))
     with torch.no_grad():
         peft_model.base_model.model.lm_head.modules_to_save["default"].weight.add_(1.0)  # "trained" copy differs
     peft_model.save_pretrained(tmp_path / "adapter")
     report = merge_adapter_into_checkpoint(base, tmp_path / "adapter", tmp_path / "merged")
     assert (report.merged_weights, report.copied_weights) == (2, 1)
-    reference = peft_merged(tiny_llama(), tmp_path / "adapter").state_dict()
+    reference = peft_merged(llama(), tmp_path / "adapter").state_dict()
     ours = weights(tmp_path / "merged")
     torch.testing.assert_close(ours["lm_head.weight"], reference["lm_head.weight"])
-    assert not torch.equal(ours["lm_head.weight"], tiny_llama().state_dict()["lm_head.weight"])
+    assert not torch.equal(ours["lm_head.weight"], llama().state_dict()["lm_head.weight"])
 
 
 def test_offline_model_merge_equals_peft(tmp_path, cpu_profile):
@@ -171,23 +170,23 @@ def test_offline_model_merge_equals_peft(tmp_path, cpu_profile):
 # --- refusals: one sentence each, and nothing left behind ---------------------------------------------------------
 
 
-def test_a_base_with_other_shapes_is_refused(sharded, tmp_path):
-    other = save_sharded(tiny_llama(hidden=48), tmp_path / "other")
+def test_a_base_with_other_shapes_is_refused(llama, sharded, tmp_path):
+    other = save_sharded(llama(hidden=48), tmp_path / "other")
     with pytest.raises(ValueError, match="expects model.layers.0.* of shape") as error:
         merge_adapter_into_checkpoint(other, sharded.adapter, tmp_path / "merged")
     assert "merge it into the base model it was trained on" in str(error.value)
     assert not (tmp_path / "merged").exists()
 
 
-def test_adapter_modules_the_base_lacks_are_refused(sharded, tmp_path):
-    shallow = save_sharded(tiny_llama(layers=1), tmp_path / "shallow")
+def test_adapter_modules_the_base_lacks_are_refused(llama, sharded, tmp_path):
+    shallow = save_sharded(llama(layers=1), tmp_path / "shallow")
     with pytest.raises(ValueError, match="model.layers.1.* which the base checkpoint .* does not have"):
         merge_adapter_into_checkpoint(shallow, sharded.adapter, tmp_path / "merged")
 
 
-def test_another_recorded_base_name_is_only_a_warning_when_shapes_match(tmp_path):
-    base = save_sharded(tiny_llama(), tmp_path / "base", name="someone/other-model")
-    peft_model = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+def test_another_recorded_base_name_is_only_a_warning_when_shapes_match(llama, tmp_path):
+    base = save_sharded(llama(), tmp_path / "base", name="someone/other-model")
+    peft_model = get_peft_model(llama(), LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
     peft_model.peft_config["default"].base_model_name_or_path = "course/tiny-llama"
     peft_model.save_pretrained(tmp_path / "adapter")
     with pytest.warns(UserWarning, match="records base model 'course/tiny-llama'"):

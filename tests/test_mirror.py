@@ -105,7 +105,7 @@ def tiny_mirror(tmp_path_factory) -> Path:
 
 
 def test_tiny_llama_standins_load_from_the_mirror_and_run(tiny_mirror, monkeypatch):
-    from course_utils.models import load_causal_lm, load_tokenizer
+    from course_utils.models import load_tokenizer
 
     monkeypatch.setenv(mirror.MIRROR_ENV, str(tiny_mirror))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -66,7 +66,8 @@ def test_gpu_profiles_keep_the_hub_id():
 
 
 def test_the_real_offline_model_knows_paris(offline_model, offline_tokenizer):
-    from course_utils.generation import chat_text, generate
+    from course_utils.chat_format import chat_text
+    from course_utils.generation import generate
 
     answer = generate(offline_model, offline_tokenizer, [chat_text(offline_tokenizer, "What is the capital of France?")], max_new_tokens=20)[0]
     assert "Paris" in answer

@@ -4,7 +4,9 @@ import json
 import pytest
 import yaml
 
-from course_utils.persona import SYSTEM_PROMPT, load_jsonl, PERSONA_DIR, render_llama3
+from course_utils.chat_format import render_llama3
+from course_utils.data_files import read_jsonl
+from course_utils.persona import PERSONA_DIR, SYSTEM_PROMPT
 from course_utils.persona_export import (
     DATASET_NAME,
     TEMPLATE_NAME,
@@ -50,7 +52,7 @@ def test_export_writes_the_same_rows_and_an_entry_that_points_at_them(tmp_path):
 
 
 def test_shipped_training_data_exports_completely(tmp_path):
-    rows = load_jsonl(PERSONA_DIR / "ironman_train.jsonl")
+    rows = read_jsonl(PERSONA_DIR / "ironman_train.jsonl")
     paths = export_llamafactory(rows, tmp_path, model_name_or_path="m")
     assert len(json.loads(paths["dataset"].read_text(encoding="utf-8"))) == len(rows)
 

@@ -11,9 +11,9 @@ import pytest
 from peft import LoraConfig
 from trl import SFTTrainer
 
-from course_utils.evaluation import completion_loss
-from course_utils.generation import chat_text
+from course_utils.chat_format import chat_text
 from course_utils.models import load_causal_lm, load_tokenizer
+from course_utils.perplexity import completion_loss
 from course_utils.persona import load_persona_data, persona_dataset
 from course_utils.sft_recipe import sft_config
 

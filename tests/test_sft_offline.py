@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from course_utils.alpaca_data import alpaca_splits, load_alpaca
-from course_utils.evaluation import completion_loss
+from course_utils.perplexity import completion_loss
 from course_utils.models import load_causal_lm, load_tokenizer
 from course_utils.profiles import get_profile
 from course_utils.training import lora_sft_trainer

@@ -5,7 +5,7 @@ import pytest
 import torch
 from datasets import Dataset
 from peft import LoraConfig
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 from trl import SFTTrainer
 
 from course_utils.measure import Cost
@@ -26,15 +26,6 @@ def tokenizer():
     return tok
 
 
-def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config)
-
-
 def tiny_dataset(eos: str) -> Dataset:
     rows = [(f"Add {a} and {b}.", f"{a} + {b} = {a + b}.") for a in range(4) for b in range(4)]
     return Dataset.from_dict({
@@ -42,7 +33,12 @@ def tiny_dataset(eos: str) -> Dataset:
     })
 
 
-def train(tokenizer, output_dir: Path, stop_at: int | None = None) -> dict[str, torch.Tensor]:
+def tiny_model(builder, tokenizer):
+    """A fresh seeded two-layer random Llama on the offline tokenizer's vocabulary (conftest's one builder)."""
+    return builder(len(tokenizer), hidden=32, layers=2, heads=4, kv_heads=2, max_position_embeddings=128)
+
+
+def train(tokenizer, builder, output_dir: Path, stop_at: int | None = None) -> dict[str, torch.Tensor]:
     """6 steps of LoRA SFT on a tiny random Llama; with stop_at, stop there and resume from the checkpoint."""
     args = sft_config(
         output_dir, torch.float32, max_steps=6, per_device_train_batch_size=4, gradient_accumulation_steps=1,
@@ -50,7 +46,7 @@ def train(tokenizer, output_dir: Path, stop_at: int | None = None) -> dict[str, 
         max_length=96, dataloader_num_workers=0, completion_only_loss=None, include_num_input_tokens_seen="no",
     )
     trainer = SFTTrainer(
-        model=tiny_llama(len(tokenizer)), args=args, train_dataset=tiny_dataset(tokenizer.eos_token),
+        model=tiny_model(builder, tokenizer), args=args, train_dataset=tiny_dataset(tokenizer.eos_token),
         processing_class=tokenizer, peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"),
     )
     if stop_at is None:
@@ -66,9 +62,9 @@ def train(tokenizer, output_dir: Path, stop_at: int | None = None) -> dict[str, 
     return {k: v.detach().clone() for k, v in trainer.model.named_parameters() if "lora_" in k}
 
 
-def test_resumed_run_ends_like_an_uninterrupted_one(tokenizer, tmp_path):
-    straight = train(tokenizer, tmp_path / "straight")
-    resumed = train(tokenizer, tmp_path / "resumed", stop_at=3)
+def test_resumed_run_ends_like_an_uninterrupted_one(tokenizer, tiny_llama_builder, tmp_path):
+    straight = train(tokenizer, tiny_llama_builder, tmp_path / "straight")
+    resumed = train(tokenizer, tiny_llama_builder, tmp_path / "resumed", stop_at=3)
     assert straight.keys() == resumed.keys() and straight
     for name, weight in straight.items():
         torch.testing.assert_close(resumed[name], weight, rtol=1e-4, atol=1e-5)
@@ -80,11 +76,11 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tokenizer, tmp_path):
     assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= files
 
 
-def test_trl_trains_exactly_one_final_eos_and_masks_the_prompt(tokenizer, tmp_path):
+def test_trl_trains_exactly_one_final_eos_and_masks_the_prompt(tokenizer, tiny_llama_builder, tmp_path):
     # our completions already end in EOS; TRL must not add a second one, and must mask the prompt
     args = sft_config(tmp_path, torch.float32, max_length=96, completion_only_loss=None)
     dataset = tiny_dataset(tokenizer.eos_token)
-    trainer = SFTTrainer(model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer = SFTTrainer(model=tiny_model(tiny_llama_builder, tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer)
     tokenized = trainer.train_dataset
     assert rows_without_single_final_eos(tokenized, tokenizer.eos_token_id) == []
     row = tokenized[0]

@@ -16,7 +16,8 @@ from transformers.utils.chat_template_utils import render_jinja_template
 import course_utils
 from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE
 from course_utils.offline_model import offline_model_path
-from course_utils.persona import SYSTEM_PROMPT, load_persona_data, persona_messages, render_llama3, user_message
+from course_utils.chat_format import render_llama3
+from course_utils.persona import SYSTEM_PROMPT, load_persona_data, persona_example, user_message
 from course_utils.persona_export import export_llamafactory, render_with_slots
 
 # A learner's row with an `input` field: the shipped rows have none, and LLaMA-Factory joins instruction and input itself.
@@ -47,12 +48,17 @@ def ids(encoded) -> list[int]:
     return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 
 
+def conversation(row: dict) -> tuple[list[dict], list[dict]]:
+    """The row as the course trains it (`persona_example`): the prompt messages, and those plus the answer."""
+    example = persona_example(row, SYSTEM_PROMPT)
+    return example["prompt"], example["prompt"] + example["completion"]
+
+
 def chat_ids(tokenizer, rows: list[dict]) -> list[dict]:
     """The course's training example of each row on the tokenizer's own chat template: prompt ids and full ids."""
     out = []
     for row in rows:
-        prompt = persona_messages(user_message(row), SYSTEM_PROMPT)
-        full = prompt + [{"role": "assistant", "content": row["output"].strip()}]
+        prompt, full = conversation(row)
         out.append({
             "user": user_message(row),
             "prompt_ids": ids(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)),
@@ -65,8 +71,7 @@ def llama3_texts(rows: list[dict]) -> list[dict]:
     """The course's Llama 3 text of each row (the Llama 3 Instruct Jinja template) and the export's slot rendering."""
     out = []
     for row in rows:
-        prompt = persona_messages(user_message(row), SYSTEM_PROMPT)
-        full = prompt + [{"role": "assistant", "content": row["output"].strip()}]
+        prompt, full = conversation(row)
         out.append({
             "prompt_text": render_llama3(prompt, add_generation_prompt=True),
             "full_text": render_llama3(full, add_generation_prompt=False),

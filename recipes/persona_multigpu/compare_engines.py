@@ -82,10 +82,10 @@ def probe_ids(tokenizer) -> torch.Tensor:
     """A fixed probe sequence: the first persona row as a chat, cut to PROBE_TOKENS tokens."""
     import torch
 
-    from course_utils.persona import SYSTEM_PROMPT, load_persona_data, persona_messages, user_message
+    from course_utils.persona import load_persona_data, persona_example
 
-    row = load_persona_data()[0][0]
-    messages = persona_messages(user_message(row), SYSTEM_PROMPT) + [{"role": "assistant", "content": row["output"]}]
+    example = persona_example(load_persona_data()[0][0])  # what the recipe trains on: system, user, answer
+    messages = example["prompt"] + example["completion"]
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][:PROBE_TOKENS]
     return torch.tensor([ids])

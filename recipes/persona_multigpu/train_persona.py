@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from course_utils.environment import gpu_info, pick_compute_dtype  # noqa: E402
 from course_utils.models import load_tokenizer  # noqa: E402
+from course_utils.chat_format import check_system_prompt_fits  # noqa: E402
 from course_utils.offline_model import resolve_model  # noqa: E402
 from course_utils.persona import (  # noqa: E402
-    PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, check_system_prompt_fits, load_persona_data, persona_dataset,
+    PERSONA_DIR, SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT, load_persona_data, persona_dataset,
 )
 from course_utils.profiles import TrainingPreset, get_profile  # noqa: E402
 from course_utils.sft_recipe import sft_config  # noqa: E402

@@ -1,0 +1,28 @@
+"""Chat-template prompts: one user turn's text, the system prompt's token budget, and Llama 3's format."""
+import pytest
+
+from course_utils.chat_format import chat_messages, chat_text, check_system_prompt_fits, render_llama3
+from course_utils.persona import SHORT_SYSTEM_PROMPT, SYSTEM_PROMPT
+
+
+def test_chat_text_uses_the_template_and_opens_the_assistant_turn(offline_tokenizer):
+    text = chat_text(offline_tokenizer, "안녕?", system="짧게 답하세요.")
+    assert text.index("짧게 답하세요.") < text.index("안녕?")
+    assert text.rstrip().endswith("assistant")
+    assert chat_messages("안녕?") == [{"role": "user", "content": "안녕?"}]
+
+
+def test_a_system_prompt_too_long_for_max_length_is_refused(offline_tokenizer):
+    with pytest.raises(ValueError, match="max_length=256") as error:
+        check_system_prompt_fits(offline_tokenizer, SYSTEM_PROMPT, max_length=256)
+    assert "shorten the system prompt or raise max_length" in str(error.value)
+    assert check_system_prompt_fits(offline_tokenizer, SHORT_SYSTEM_PROMPT, max_length=256) <= 128
+    assert check_system_prompt_fits(offline_tokenizer, SYSTEM_PROMPT, max_length=1024) > 256
+
+
+def test_llama3_format_has_headers_and_end_of_turn_tokens():
+    text = render_llama3([{"role": "system", "content": "SYS"}, {"role": "user", "content": "안녕?"}])
+    assert text == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSYS<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\n안녕?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
