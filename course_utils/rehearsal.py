@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import re
@@ -107,13 +106,9 @@ def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
+    from .doctor import installed_version
+
+    return {name: installed_version(name) or "missing" for name in PACKAGES}
 
 
 def gpu_name() -> str:

@@ -1,7 +1,6 @@
 """The results: package versions, the device, and the JSON and Markdown table written after every recipe."""
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import platform
 import subprocess
@@ -13,14 +12,10 @@ from .data import MAX_STEPS
 
 
 def package_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate", "pyarrow",
-                 "unsloth", "unsloth_zoo"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    from course_utils.doctor import installed_version
+
+    return {name: installed_version(name) for name in ("torch", "transformers", "peft", "trl", "bitsandbytes",
+                                                       "datasets", "accelerate", "pyarrow", "unsloth", "unsloth_zoo")}
 
 
 def device_info(device: str) -> dict:

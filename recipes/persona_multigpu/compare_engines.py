@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import shutil
@@ -45,13 +44,11 @@ VERSIONED = ("torch", "transformers", "peft", "trl", "accelerate", "deepspeed", 
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that decide the result, as installed for this interpreter (None when absent)."""
-    versions = {}
-    for name in VERSIONED:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
     import torch
+
+    from course_utils.doctor import installed_version
+
+    versions = {name: installed_version(name) for name in VERSIONED}
 
     versions["cuda"] = torch.version.cuda
     return versions
