@@ -89,7 +89,7 @@ _T4_SFT = TrainingPreset(
     padding_free=True,
 )
 # Checkpointing stays on: without it the same 16 rows peak at 44.5 GiB, more than a 40 GB A100 or a 24 GB L4 holds;
-# with it 8.2 GiB. Per-document attention (FlashAttention's varlen kernel, compute capability >= 8.0) took 18 % off
+# with it 8.2 GiB. Per-document attention (FlashAttention's varlen kernel, compute capability >= 8.0) took 17 % off
 # each step of the same recipe without checkpointing (benchmark of 2026-11-30); a T4 (7.5) would only get SDPA per
 # document, not measured, so the t4 preset keeps the block-diagonal mask.
 _A100_SFT = replace(_T4_SFT, per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048,

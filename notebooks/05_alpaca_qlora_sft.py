@@ -232,7 +232,7 @@ print("평가용 행을 Parquet으로 저장:", run_dir / "heldout.parquet")
 # `attn_implementation`: padding-free 배치(11절)는 여러 행을 한 줄로 잇기 때문에, 보통의 SDPA는 그 줄 전체에 블록 대각
 # 마스크를 씌우고 **문서 사이의 점수까지 계산한 뒤 버립니다**. a100 프로필은 `course_utils.document_attention`으로 문서마다
 # 따로 계산합니다(compute capability 8.0부터 torch에 든 FlashAttention varlen 커널). H200 벤치마크에서 이것만 바꿔 스텝이
-# 18 % 빨라졌고 손실은 같습니다(CPU 테스트: 4.8e-7 차이). t4와 cpu는 평범한 `"sdpa"`입니다.
+# 17 % 빨라졌고 손실은 같습니다(CPU 테스트: 4.8e-7 차이). t4와 cpu는 평범한 `"sdpa"`입니다.
 
 # %%
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
