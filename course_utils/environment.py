@@ -20,6 +20,12 @@ def output_dir() -> Path:
     return Path(os.environ.get(OUTPUT_ENV) or REPO_ROOT / "outputs")
 
 
+def local_output_dir() -> Path:
+    """Folder for large outputs that can be made again (a merged model, a GGUF file): always this machine's disk, since
+    setup(drive=True) moves `output_dir()` to Drive, whose free 15 GB cannot hold a merged 8B model."""
+    return REPO_ROOT / "outputs"
+
+
 def in_colab() -> bool:
     """Colab sets COLAB_* variables in every runtime; checking them avoids importing google.colab."""
     return any(key.startswith("COLAB_") for key in os.environ)

@@ -38,7 +38,7 @@
 # | 프로필 | 하드웨어 | 모델 | 시간 |
 # |---|---|---|---|
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 3~4분 |
-# | `t4` | Colab T4 16 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 50~70분 (추정, CPU에서 샤드별 병합 포함) |
+# | `t4` | Colab T4 15 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 50~70분 (추정, CPU에서 샤드별 병합 포함) |
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, 샤드별 병합 | 다운로드 포함 약 20~30분 (추정) |
 #
 # cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
@@ -56,7 +56,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup(drive=True)
 
@@ -67,7 +67,6 @@ profile = setup(drive=True)
 # 학습 데이터에 **한 번도 나오지 않는** 질문이고, `general_questions.jsonl`은 파인튜닝 뒤에도 틀리면 안 되는 상식 문제입니다.
 
 # %%
-import random
 from collections import Counter
 
 from course_utils.persona import load_persona_data  # course_utils/persona.py: the Iron Man persona data
@@ -152,6 +151,8 @@ except ValueError as error:
 # 약 3 epoch를 돌 수 있을 만큼만 학습 행을 씁니다(과적합이 보이도록).
 
 # %%
+import random
+
 from course_utils.persona import persona_dataset  # course_utils/persona.py: the Iron Man persona data
 
 rows = list(train_rows)
@@ -434,15 +435,17 @@ if profile.device == "cuda":
 
 # %% [markdown]
 # 병합할 기본 모델은 디스크의 체크포인트 폴더입니다. GPU 프로필에서는 `huggingface_hub.snapshot_download`가 받아 둔 Hub 캐시 폴더,
-# cpu에서는 오프라인 모델 폴더입니다. 같은 일을 명령줄로도 할 수 있습니다(아래 출력). 어댑터가 다른 기본 모델에서 학습됐으면
+# cpu에서는 오프라인 모델 폴더입니다. 병합본(8B면 16 GB)과 아래의 GGUF 파일은 Drive(무료 15 GB)가 아니라 이 머신의 디스크
+# (`local_output_dir()`)에 씁니다: 어댑터만 있으면 언제든 다시 만들 수 있습니다. 같은 일을 명령줄로도 할 수 있습니다(아래 출력). 어댑터가 다른 기본 모델에서 학습됐으면
 # (층 모양이 다르거나 기본 모델에 없는 모듈) 한 문장으로 거절하고, 중간에 끊겨도 완성된 것처럼 보이는 반쪽 폴더를 남기지 않습니다.
 
 # %%
+from course_utils.environment import local_output_dir  # course_utils/environment.py: where the course runs
 # course_utils/merge.py: streaming LoRA merge
 from course_utils.merge import base_checkpoint_folder, merge_adapter_into_checkpoint
 
 base_dir = base_checkpoint_folder(profile.persona_model, profile)
-merged_dir = run_dir / "merged"
+merged_dir = local_output_dir() / run_dir.name / "merged"  # 8B: 16 GB on this VM's disk, not on Drive (the adapter is)
 print(f"python -m course_utils.merge {base_dir} {adapter_dir} {merged_dir} --overwrite")
 with measure("스트리밍 병합 (CPU, 샤드 하나씩)") as merge_cost:
     report = merge_adapter_into_checkpoint(base_dir, adapter_dir, merged_dir, overwrite=True)
@@ -562,7 +565,7 @@ print("wrong-merge 폴더가 생겼나:", (run_dir / "wrong-merge").exists())
 from course_utils.gguf_export import export_gguf  # course_utils/gguf_export.py: GGUF export
 
 outtype = "f16" if profile.device == "cpu" else "q8_0"
-gguf_file = run_dir / "gguf" / f"{profile.persona_model.split('/')[-1]}-ironman-{outtype}.gguf"
+gguf_file = local_output_dir() / run_dir.name / "gguf" / f"{profile.persona_model.split('/')[-1]}-ironman-{outtype}.gguf"
 with measure(f"GGUF 내보내기 ({outtype})") as export_cost:
     gguf_report = export_gguf(merged_dir, gguf_file, outtype=outtype, overwrite=True)
 print(f"{gguf_file.name}: 텐서 {gguf_report.tensors}개, {gguf_report.bytes / 2**30:.2f} GiB (safetensors 병합 폴더 {size_gib:.2f} GiB)")

@@ -28,3 +28,12 @@ def test_hub_token_comes_from_the_environment(monkeypatch):
 def test_output_dir_can_be_moved(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_OUTPUT", str(tmp_path))
     assert environment.output_dir() == tmp_path
+
+
+def test_large_outputs_stay_on_this_machine_when_outputs_move_to_drive(monkeypatch, tmp_path):
+    """Lesson 08 on a T4 with Drive: a 16 GB merged model and an 8.5 GB GGUF must not go to Drive's free 15 GB."""
+    monkeypatch.setenv("COURSE_OUTPUT", str(tmp_path / "drive"))
+    assert environment.output_dir() == tmp_path / "drive"
+    assert environment.local_output_dir() == environment.REPO_ROOT / "outputs"
+    monkeypatch.delenv("COURSE_OUTPUT")
+    assert environment.local_output_dir() == environment.output_dir()  # locally both are outputs/
