@@ -11,8 +11,8 @@ from .training import is_finished_run
 ALPACA_RUN = "05_alpaca_sft"
 FALLBACK_RUN = "06_fallback_sft"
 # Lesson 06's own short adapter when lesson 05's is missing: 4 steps on cpu (as before), 10 on a GPU, a tenth of
-# lesson 05's 100: about 12 minutes on a T4 by estimate (the t4 preset's 302 s / 100 steps measured on an H200,
-# times 24, the seed recipe's T4/H200 ratio of 3 h 30 m to 520 s).
+# lesson 05's 100: about 15 minutes on a T4 by estimate (a tenth of the t4 preset's ~2.5 h per 100 steps, estimated
+# from its FLOPs and the rate seed 002 reached on a T4: benchmarks/README.md).
 SHORT_SFT_STEPS = {"cpu": 4}
 SHORT_SFT_STEPS_GPU = 10
 

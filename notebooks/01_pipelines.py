@@ -45,7 +45,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup()
 
@@ -261,7 +261,7 @@ print(f"학습 안 된 헤드 정확도: {accuracy(untrained_predicted):.0%} | �
 # ## 연습 문제
 # - **기초**: `max_new_tokens`를 10, 50으로 바꿔 생성해 보고, 출력 길이가 어떻게 달라지는지 토큰 수로 세어 보세요.
 # - **응용**: `temperature`를 0.1부터 2.0까지 바꾸며 세 번씩 샘플링하고, 서로 다른 답의 개수를 그래프로 그려 보세요.
-# - **도전**: 감성 예문을 20개로 늘리고(한국어 10, 영어 10), 언어별 zero-shot 정확도를 따로 재 보세요. 어느 언어에서 왜 더 약한가요?
+# - **도전**: 감성 예문을 20개로 늘리고(한국어 10, 영어 10), 언어별 정확도(cpu: zero-shot, GPU 프로필: NSMC로 학습된 분류 모델)를 따로 재 보세요. 어느 언어에서 왜 더 약한가요?
 
 # %% tags=["solution"]
 # 풀이 (기초): 새로 만든 부분만 받아(return_full_text=False) 토큰으로 셉니다. EOS가 먼저 나오면 상한보다 짧습니다.

@@ -46,7 +46,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup()
 
@@ -123,7 +123,7 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 # %% [markdown]
 # ## 5. 해결책 두 가지: 예약된 특수 토큰 vs 새 토큰 추가
 # - **예약된 특수 토큰을 pad로**: Llama 3에는 `<|reserved_special_token_0|>`부터 `<|reserved_special_token_250|>`까지 쓰이지 않는 특수 토큰이 251개 있습니다. 이미 어휘에 있으므로 임베딩 크기가 그대로이고, LoRA 어댑터만 저장하면 됩니다. 이 과정의 프로필은 이 방법을 씁니다 (`cpu`의 SmolLM2는 `<|endoftext|>`).
-# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 통째로 저장해야 합니다Llama-3-8B는 입력 임베딩과 출력층이 묶여 있지 않으므로(untied) 128,256 × 4,096 × 2 ≈ **10.5억(1.05 B) 파라미터**, bf16으로 약 2 GiB입니다(아래에서 직접 계산합니다).
+# - **`<|pad|>`를 새로 추가**: `add_special_tokens` 뒤에 `resize_token_embeddings`가 필요합니다. 임베딩과 출력층의 크기가 바뀌어서, 어댑터와 함께 이 두 층도 통째로 저장해야 합니다. Llama-3-8B는 입력 임베딩과 출력층이 묶여 있지 않으므로(untied) 128,256 × 4,096 × 2 ≈ **10.5억(1.05 B) 파라미터**, 16-bit(fp16·bf16)로 약 2 GiB입니다(아래에서 직접 계산합니다).
 #
 # 모양만 보면 되므로 가중치는 불러오지 않습니다. `model_skeleton`은 `config.json`만 읽고 `torch.device("meta")` 위에 모델을 만듭니다:
 # 층과 텐서 모양은 진짜와 같지만 값이 없어서 8B 모델도 메모리를 쓰지 않습니다 (16 GB짜리 8B 모델을 Colab의 12.7 GB RAM에 올리려다 멈추는 일이 없습니다).
@@ -277,7 +277,7 @@ assert eos_labels_kept_by_mask(tokenizer.eos_token) == len(training_texts)
 # 풀이 (도전): 한국어 문장당 글자당 토큰 수. 값이 작은 토크나이저가 같은 max_length에 한국어를 더 많이 담습니다.
 korean = [k for k, _ in pairs] + ["한국어 문장을 토큰으로 나누면 길이가 달라진다.", "김치찌개는 돼지고기와 두부를 넣어 끓인다."] * 9
 for model_id in profile.tokenizer_models:
-    tok = AutoTokenizer.from_pretrained(resolve_model(model_id, profile))
+    tok = load_published_tokenizer(model_id, profile)  # KoGPT2 needs its hand-set tokens (section 8)
     tokens = sum(len(tok.encode(k, add_special_tokens=False)) for k in korean)
     print(f"{model_id.split('/')[-1]:<40} 글자당 토큰 {tokens / sum(len(k) for k in korean):.2f} ({len(korean)}문장)")
 

@@ -19,6 +19,8 @@
 # %% [markdown]
 # # 03. 양자화: 같은 모델을 더 적은 비트로
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/03_quantization.ipynb)
+#
 # 8B 모델은 fp32로 약 30 GiB, bf16으로도 약 15 GiB입니다. Colab T4(15 GiB)에 올리려면 가중치를 더 적은 비트로
 # 저장해야 합니다. 이 노트북은 숫자 형식이 비트를 어떻게 쓰는지 보고, bitsandbytes의 8-bit·4-bit 양자화로
 # 실제 모델을 불러 메모리와 품질(퍼플렉서티, 답변)을 직접 잽니다.
@@ -48,7 +50,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup()
 

@@ -19,6 +19,8 @@
 # %% [markdown]
 # # 04. LoRA: 모델은 얼려 두고 작은 행렬 두 개만 학습하기
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/04_lora.ipynb)
+#
 # 미세조정에서 모든 가중치를 학습하면 가중치마다 그래디언트와 옵티마이저 상태(Adam은 2개)를 더 들고 있어야 합니다.
 # LoRA는 원래 가중치 W0는 얼려 두고, 각 층에 `W = W0 + (alpha/r)·B·A`라는 작은 보정만 학습합니다. 이 노트북은 LoRA를
 # 직접 몇 줄로 만들어 peft와 같은 결과를 내는지 확인하고, peft로 실제 모델을 학습·저장·병합한 뒤, 4-bit 모델 위에서
@@ -49,7 +51,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup()
 
@@ -451,7 +453,7 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], **answers}).head(6)
 # %%
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-del multi  # the full-precision base is no longer needed
+del multi  # the base model with both adapters is no longer needed
 _ = gc.collect()
 if torch.cuda.is_available():
     torch.cuda.empty_cache()

@@ -19,6 +19,8 @@
 # %% [markdown]
 # # 05. Alpaca 데이터로 QLoRA SFT: `SFTTrainer`로 지시 따르기 학습
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/05_alpaca_qlora_sft.ipynb)
+#
 # 지금까지 LoRA와 양자화를 따로 배웠습니다. 이 노트북은 둘을 합쳐 4-bit로 불러온 모델에 LoRA 어댑터를 붙이고,
 # Alpaca 형식(instruction / input / output)의 데이터로 **지도 미세조정(SFT)** 을 합니다. TRL의 `SFTTrainer`와
 # `SFTConfig`의 인자를 하나씩 설명하고, 학습 곡선·체크포인트·재개까지 직접 확인합니다.
@@ -36,7 +38,7 @@
 # | 프로필 | 모델 | 학습 | 시간 |
 # |---|---|---|---|
 # | cpu | SmolLM2-135M-Instruct (오프라인 사본), fp32, 양자화 없음, 과정 전체를 작게 | 10 스텝 × 8행 | 약 3~4분 |
-# | t4 | Meta-Llama-3-8B, 4-bit nf4 + fp16 계산, 15 GB에 맞춤 | 100 스텝 × 16행 | 다운로드 후 약 30~40분 |
+# | t4 | Meta-Llama-3-8B, 4-bit nf4 + fp16 계산, 15 GB에 맞춤 | 100 스텝 × 16행 | 다운로드 후 약 2.5시간 (추정: README의 T4 표) |
 # | a100 | 같은 8B 모델, 4-bit nf4 + bf16 계산 | 100 스텝 × 16행 | 다운로드 후 약 10분 |
 #
 # 프로필이 모델과 스텝 수를 고르므로, 어느 하드웨어에서든 코드를 고치지 않고 그대로 실행합니다.
@@ -53,7 +55,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup(drive=True)
 
@@ -231,8 +233,8 @@ print("평가용 행을 Parquet으로 저장:", run_dir / "heldout.parquet")
 #
 # `attn_implementation`: padding-free 배치(11절)는 여러 행을 한 줄로 잇기 때문에, 보통의 SDPA는 그 줄 전체에 블록 대각
 # 마스크를 씌우고 **문서 사이의 점수까지 계산한 뒤 버립니다**. a100 프로필은 `course_utils.document_attention`으로 문서마다
-# 따로 계산합니다(compute capability 8.0부터 torch에 든 FlashAttention varlen 커널). H200 벤치마크에서 이것만 바꿔 스텝이
-# 17 % 빨라졌고 손실은 같습니다(CPU 테스트: 4.8e-7 차이). t4와 cpu는 평범한 `"sdpa"`입니다.
+# 따로 계산합니다(compute capability 8.0부터 torch에 든 FlashAttention varlen 커널). H200 벤치마크(2026-11-30,
+# benchmarks/README.md)에서 이것만 바꿔 스텝이 17 % 빨라졌고 손실은 같습니다(CPU 테스트: 4.8e-7 차이). t4와 cpu는 평범한 `"sdpa"`입니다.
 
 # %%
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -319,7 +321,7 @@ plt.show()
 # | `max_length` | 토큰 기준 최대 길이. 넘는 행은 잘리므로 6절에서 미리 뺐습니다 |
 # | `eos_token` | 기본값 `None`이면 토크나이저의 EOS. TRL은 completion이 이것으로 끝나지 않을 때만 붙입니다 |
 # | `completion_only_loss` | prompt/completion 데이터에서 답 토큰에만 손실(기본값도 이것). 예전의 `DataCollatorForCompletionOnlyLM`을 대신합니다 |
-# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu, t4, a100 프로필 모두 켭니다(t4는 2026-11-26 벤치마크에서 같은 100 스텝이 324 s → 302 s). 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
+# | `packing` / `padding_free` | `packing`은 여러 행을 `max_length` 길이의 줄로 이어 붙이고, `padding_free`는 배치의 행들을 패딩 없이 한 줄로 이어 `position_ids`로 경계를 표시합니다(손실은 같고 패딩 계산만 빠짐). cpu, t4, a100 프로필 모두 켭니다(t4 프리셋을 H200에서 잰 2026-11-26 벤치마크에서 같은 100 스텝이 324 s → 302 s, benchmarks/README.md). 이때 TRL은 `max_length`로 자르지 않으므로 `max_length=None`을 요구하고, 길이는 6절에서 미리 검사했습니다 |
 # | `dataset_text_field` | `text` 열 하나로 된 데이터일 때의 열 이름. prompt/completion 데이터에서는 쓰이지 않습니다 |
 # | `eval_strategy`, `eval_steps` | 몇 스텝마다 평가 손실을 잴지 |
 # | `save_strategy`, `save_steps` | 몇 스텝마다 체크포인트를 남길지 (12절) |
@@ -572,7 +574,6 @@ except FileExistsError as error:
 
 # %%
 import shutil
-from pathlib import Path
 
 from course_utils.environment import in_colab, output_dir  # course_utils/environment.py: where the course runs
 
@@ -580,12 +581,13 @@ COPY_TO_DRIVE = False
 if str(output_dir()).startswith("/content/drive/"):
     print("결과는 이미 Drive에 있습니다:", run_dir)
 elif in_colab() and COPY_TO_DRIVE:
-    from google.colab import drive
+    from course_utils.runtime_setup import mount_drive  # course_utils/runtime_setup.py: the first cell's setup()
 
-    drive.mount("/content/drive")
-    target = Path("/content/drive/MyDrive/llm-course") / run_dir.name
-    shutil.copytree(run_dir, target, dirs_exist_ok=True)
-    print("복사:", target)
+    drive_dir = mount_drive()  # the folder setup(drive=True) uses, so lesson 06 finds the copy
+    if drive_dir is not None:
+        target = drive_dir / run_dir.name
+        shutil.copytree(run_dir, target, dirs_exist_ok=True)
+        print("복사:", target)
 else:
     print("Drive 복사 건너뜀 (Colab에서 COPY_TO_DRIVE = True일 때만 합니다)")
 
@@ -630,18 +632,9 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # %% tags=["solution"]
 # 풀이 (기초): 두 스케줄의 학습률을 같은 스텝 수로 그립니다. 다시 학습할 때는 11절의 `lr_scheduler_type`만 바꾸고,
 # 아래에 출력한 이번 학습의 최종 eval_loss와 비교하세요(cpu에서 1~2분).
-import matplotlib.pyplot as plt
-from transformers import get_scheduler
-
 fig, ax = plt.subplots(figsize=(6, 3))
 for kind in ("cosine", "constant_with_warmup"):
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
-    schedule = get_scheduler(kind, optimizer, num_warmup_steps=args.get_warmup_steps(args.max_steps), num_training_steps=args.max_steps)
-    rates = []
-    for _ in range(args.max_steps):
-        rates.append(schedule.get_last_lr()[0])
-        optimizer.step()
-        schedule.step()
+    rates = lr_schedule(kind, args.learning_rate, args.max_steps, args.get_warmup_steps(args.max_steps))  # section 10
     ax.plot(range(1, args.max_steps + 1), rates, label=kind)
 ax.set_xlabel("step")
 ax.set_ylabel("learning rate")

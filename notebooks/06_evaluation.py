@@ -19,6 +19,8 @@
 # %% [markdown]
 # # 06. 평가: 미세조정한 모델이 정말 나아졌나
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetuning-course/course/blob/main/notebooks/06_evaluation.ipynb)
+#
 # 레슨 05에서 학습한 LoRA 어댑터를 기반 모델과 나란히 놓고 여러 방법으로 잽니다. 답을 눈으로 비교하는 것에서 시작해,
 # 숫자(평가 손실·퍼플렉서티, 정답이 정해진 벤치마크), 사람의 블라인드 비교, 그리고 다른 LLM을 심판으로 쓰는 방법과
 # 그 함정까지 다룹니다. 모든 숫자는 노트북이 실행될 때 계산됩니다.
@@ -53,7 +55,7 @@ if "COLAB_RELEASE_TAG" in os.environ:
         subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
     sys.path.insert(0, COURSE)
 
-from course_utils import setup
+from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 
 profile = setup(drive=True)
 
@@ -82,10 +84,14 @@ def short(text: str, limit: int = 160) -> str:
 # `outputs/05_alpaca_sft`(Colab에서는 `setup(drive=True)`가 정한 Drive 폴더)에 **끝난** 학습(`run_complete.json`)이
 # 있으면 그것을 씁니다. Colab은 노트북마다 새 런타임을 쓰므로, 레슨 05의 결과는 Drive에 있어야 여기까지 옵니다.
 # 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
-# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 약 12분으로 추정).
+# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 약 15분으로 추정, benchmarks/README.md의 T4 추정의 10분의 1).
 # 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%
+import gc
+
+import torch
+
 from course_utils.alpaca_data import alpaca_splits, load_alpaca  # course_utils/alpaca_data.py: Alpaca rows
 # course_utils/lesson_runs.py: runs shared by lessons 05 and 06
 from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
@@ -111,6 +117,9 @@ else:
     splits["test"].to_parquet(str(run_dir / "heldout.parquet"))
     mark_finished(run_dir, {"profile": profile.name, "steps": sft_short.max_steps, "fallback_for": "05_alpaca_sft"})
     del trainer
+    gc.collect()  # the trainer's model must leave the GPU before the base model and the judge load
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 # %% [markdown]
 # 기반 모델을 한 번만 불러오고(GPU에서는 4-bit) 그 위에 어댑터를 얹습니다. `with model.disable_adapter():` 안에서는
@@ -170,8 +179,6 @@ assert greedy == seed_style
 # `do_sample=True`일 때 비로소 temperature·top_k·top_p가 작동합니다. 시드를 바꾸면 답이 달라지고, 같은 시드면 같습니다.
 
 # %%
-import torch
-
 samples = []
 for seed in (0, 1):
     torch.manual_seed(seed)
@@ -286,7 +293,7 @@ if (checkpoint / "adapter_config.json").is_file():
     model.delete_adapter("mid_run")
     print(f"{checkpoint.name}: eval loss {mid_loss:.3f} | 마지막 어댑터 {tuned_loss:.3f} | 기반 모델 {base_loss:.3f}")
 else:
-    print(f"{checkpoint} 가 없습니다(대신 만든 4 스텝 어댑터에는 중간 체크포인트가 없습니다): 05강을 끝까지 실행하면 생깁니다.")
+    print(f"{checkpoint} 가 없습니다(대신 만든 {short_sft_preset(profile).max_steps} 스텝 어댑터에는 중간 체크포인트가 없습니다): 05강을 끝까지 실행하면 생깁니다.")
 
 # %% [markdown]
 # ## 6. 정답이 정해진 벤치마크
