@@ -39,6 +39,7 @@ def test_without_drive_a_disconnect_loses_lesson_05s_checkpoint(colab_vm):
     _, local, disconnect = colab_vm
     assert alpaca_run_dir() == local / "05_alpaca_sft"
     write_checkpoint(alpaca_run_dir(), 50)
+    assert last_checkpoint(alpaca_run_dir()).name == "checkpoint-50"  # found before the disconnect
     disconnect()
     assert last_checkpoint(alpaca_run_dir()) is None  # looked up as lesson 05 does
 

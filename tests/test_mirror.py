@@ -173,7 +173,7 @@ def test_alpaca_standin_has_enough_trainable_rows(tiny_mirror, monkeypatch):
 
 
 def test_real_llama3_tokenizer_matches_the_verified_ids(tiny_mirror):
-    from course_utils.standins import llama3_tokenizer_file
+    from course_utils.llama3_tokenizer import llama3_tokenizer_file
 
     if llama3_tokenizer_file() is None:
         pytest.skip("llama-models is not installed (pip install --no-deps llama-models==0.3.0)")

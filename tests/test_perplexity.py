@@ -52,9 +52,12 @@ def test_windows_are_scored_separately(tokenizer, untied_model):
     assert perplexity(model, tokenizer, [TEXT], max_length=window) != pytest.approx(perplexity(model, tokenizer, [TEXT]))
 
 
-@pytest.mark.parametrize("texts, max_length", [(TEXT, 512), ([], 512), ([""], 512), ([TEXT], 1)])
-def test_bad_input_is_an_error(tokenizer, texts, max_length, untied_model):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("texts, max_length, says", [
+    (TEXT, 512, "non-empty strings"), ([], 512, "non-empty strings"), ([""], 512, "non-empty strings"),
+    ([TEXT], 1, "leaves no token"),
+])
+def test_bad_input_is_an_error(tokenizer, texts, max_length, says, untied_model):
+    with pytest.raises(ValueError, match=says):
         perplexity(untied_model(64), tokenizer, texts, max_length=max_length)
 
 

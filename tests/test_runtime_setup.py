@@ -64,6 +64,7 @@ def test_modules_at_their_installed_version_are_not_stale():
 
     assert runtime_setup.stale_imports({"torch": "torch"}) == []
     assert torch.__version__  # imported, so the check above compared something
+    assert list(runtime_setup.imported_versions({"torch": "torch"})) == ["torch"]  # and torch was among what it read
 
 
 def test_resolver_conflicts_name_the_packages_pip_complained_about():
@@ -82,6 +83,7 @@ def test_drive_is_skipped_without_google_colab(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "google.colab", None)  # import fails as on a machine without it
     assert runtime_setup.mount_drive() is None
     assert environment.OUTPUT_ENV not in runtime_setup.os.environ
+    assert "Drive is skipped" in capsys.readouterr().out  # the one sentence that says so
 
 
 def fake_google_colab(monkeypatch, mount):

@@ -168,10 +168,13 @@ def test_every_notebook_that_trains_in_fp16_upcasts_the_lora_weights():
     from pathlib import Path
 
     notebooks = Path(__file__).parent.parent / "notebooks"
+    checked = []
     for source in sorted(notebooks.glob("[0-9][0-9]_*.py")):
         text = source.read_text()
         if "SFTTrainer(" in text and "fp16=" in text:
+            checked.append(source.stem)
             assert "upcast_trainable_for_fp16(trainer.model)" in text, f"{source.name} trains in fp16 without the upcast"
+    assert {"05_alpaca_qlora_sft", "08_ironman_persona"} <= set(checked)  # the two lessons that train on a T4
 
 
 def test_upcast_leaves_fp32_trainable_weights_for_fp16_compute():
