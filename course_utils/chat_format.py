@@ -13,6 +13,9 @@ def chat_messages(user: str, system: str | None = None) -> list[dict]:
 
 def chat_text(tokenizer: PreTrainedTokenizerBase, user: str, system: str | None = None) -> str:
     """The prompt string the model was trained on for one user turn, from the tokenizer's own chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"{tokenizer.name_or_path or 'This tokenizer'} has no chat template: load the Instruct model's "
+                         "tokenizer, or build the prompt with course_utils.prompts.alpaca_text().")
     return tokenizer.apply_chat_template(chat_messages(user, system), tokenize=False, add_generation_prompt=True)
 
 

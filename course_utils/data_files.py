@@ -13,8 +13,12 @@ def _numbered_rows(path: str | Path) -> list[tuple[int, object]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: check the path (the course's data lives in {DATA_DIR}).")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name} is not UTF-8 text: save it again as UTF-8 (e.g. Save as > Encoding: UTF-8).") from None
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -63,6 +63,10 @@ def completion_loss(
     batch_size: int = 8, max_length: int | None = None,
 ) -> float:
     """Mean loss over completion tokens only, the quantity SFT minimised, token-weighted over the whole set."""
+    if len(prompts) != len(completions):
+        raise ValueError(f"Got {len(prompts)} prompts and {len(completions)} completions: pass one completion per prompt.")
+    # padded positions are masked and carry no label, so any id will do where the tokenizer has no pad token
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     total, count = 0.0, 0
     for start in range(0, len(prompts), batch_size):
         rows = []
@@ -70,7 +74,6 @@ def completion_loss(
             ids, labels = completion_token_ids(tokenizer, prompt, completion, max_length)
             rows.append((ids, labels))
         width = max(len(ids) for ids, _ in rows)
-        pad = tokenizer.pad_token_id
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], device=model.device)
         attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows], device=model.device)
         labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows], device=model.device)

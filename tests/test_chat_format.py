@@ -26,3 +26,13 @@ def test_llama3_format_has_headers_and_end_of_turn_tokens():
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSYS<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\n안녕?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
     )
+
+
+def test_a_tokenizer_without_a_chat_template_is_one_sentence(offline_tokenizer):
+    """A base model's tokenizer has no template; transformers' own message is several sentences and a link."""
+    import copy
+
+    base = copy.deepcopy(offline_tokenizer)
+    base.chat_template = None
+    with pytest.raises(ValueError, match="has no chat template: load the Instruct model's tokenizer"):
+        chat_text(base, "안녕?")

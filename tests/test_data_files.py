@@ -57,3 +57,12 @@ def test_invalid_json_line_and_missing_file_are_reported(tmp_path):
         read_jsonl(broken)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_a_file_not_saved_as_utf8_is_one_sentence(tmp_path):
+    """Korean Windows and Excel save CP949; the learner needs the file name and the fix, not a codec traceback."""
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(json.dumps({"instruction": "안녕", "output": "네"}, ensure_ascii=False).encode("cp949"))
+    with pytest.raises(ValueError, match=r"rows.jsonl is not UTF-8 text: save it again as UTF-8") as error:
+        read_jsonl(path)
+    assert "\n" not in str(error.value)

@@ -115,3 +115,16 @@ def test_completion_loss_of_a_chat_prompt_is_computed_after_one_bos(llama3_token
 def test_completion_loss_refuses_empty_completions(tokenizer, tiny_llama):
     with pytest.raises(ValueError, match="No completion tokens"):
         completion_loss(tiny_llama, tokenizer, [alpaca_prompt("Hi")], [""])
+
+
+def test_completion_loss_refuses_unpaired_lists_and_pads_without_a_pad_token(tiny_llama3, llama3_tokenizer):
+    """Two prompts and one completion used to score one pair silently; a tokenizer without pad crashed on None."""
+    import copy
+
+    prompts = [chat_text(llama3_tokenizer, "Say hi."), chat_text(llama3_tokenizer, "Say hello to the team.")]
+    with pytest.raises(ValueError, match="2 prompts and 1 completions: pass one completion per prompt"):
+        completion_loss(tiny_llama3, llama3_tokenizer, prompts, ["Hi!"])
+    no_pad = copy.deepcopy(llama3_tokenizer)
+    no_pad.pad_token = None
+    pairs = (prompts, ["Hi!<|eot_id|>", "Hello, team!<|eot_id|>"])
+    assert completion_loss(tiny_llama3, no_pad, *pairs) == pytest.approx(completion_loss(tiny_llama3, llama3_tokenizer, *pairs))

@@ -28,3 +28,10 @@ def test_hangul_share_counts_letters_only():
 
 def test_general_accuracy_uses_the_short_answer_rule():
     assert general_accuracy(["서울이지. 당연한 걸 묻네.", "38이야"], ["서울", "8"]) == 0.5
+
+
+def test_unpaired_lists_are_one_sentence():
+    with pytest.raises(ValueError, match="2 answers and 1 questions: pass one question per answer"):
+        marker_rate(["네, 물론.", "좋아요."], ["질문"])
+    with pytest.raises(ValueError, match="2 replies and 1 expected answers: pass one expected answer per reply"):
+        general_accuracy(["4", "5"], ["4"])

@@ -138,3 +138,9 @@ def test_setup_outside_colab_installs_nothing(monkeypatch):
         monkeypatch.delenv(key)
     monkeypatch.setattr(runtime_setup, "install_for_runtime", lambda name: pytest.fail("must not install locally"))
     assert runtime_setup.setup(profile_name="cpu").name == "cpu"
+
+
+def test_a_mistyped_profile_is_refused_before_minutes_of_installing(colab, monkeypatch):
+    monkeypatch.setattr(runtime_setup, "install_for_runtime", lambda name: pytest.fail("installed for a typo"))
+    with pytest.raises(ValueError, match="Unknown profile 'gpu': choose one of"):
+        runtime_setup.setup(profile_name="gpu")
