@@ -31,12 +31,25 @@ def installed_version(package: str) -> str | None:
         return None
 
 
+def same_version(loaded: str, installed: str) -> bool:
+    """Equal as pip sees them: a local label (`+cu130`) counts only when both sides have one.
+
+    PyPI's torch for Python 3.12/3.13 reports `2.13.0+cu130` while its metadata says `2.13.0`: the same install.
+    """
+    from packaging.version import Version
+
+    a, b = Version(loaded), Version(installed)
+    if a.local is None or b.local is None:
+        return a.public == b.public
+    return a == b
+
+
 def version_mismatches(pins: dict[str, str], packages: tuple[str, ...] = KEY_PACKAGES) -> list[str]:
     """One warning line per pinned package whose installed version differs, with the pip command that fixes it."""
     warnings = []
     for package in packages:
         pinned, found = pins.get(package), installed_version(package)
-        if pinned and (found or "").split("+")[0] != pinned:
+        if pinned and not (found and same_version(found, pinned)):
             warnings.append(f"{package} {found or 'not installed'} != pinned {pinned}: pip install '{package}=={pinned}'")
     return warnings
 

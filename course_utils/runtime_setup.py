@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .doctor import doctor
+from .doctor import doctor, same_version
 from .environment import OUTPUT_ENV, REPO_ROOT, gpu_info, hub_token, in_colab
 from .profiles import PROFILE_ENV, Profile, detect_profile_name, get_profile
 
@@ -77,7 +77,7 @@ def stale_imports(modules: dict[str, str] = WATCHED_MODULES) -> list[str]:
             installed = importlib.metadata.version(modules[module])
         except importlib.metadata.PackageNotFoundError:
             continue
-        if installed != loaded:
+        if not same_version(loaded, installed):
             stale.append(f"{module} {loaded} -> {installed}")
     return stale
 

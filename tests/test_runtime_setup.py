@@ -59,6 +59,24 @@ def test_a_module_upgraded_after_import_asks_for_a_restart(monkeypatch):
     assert "restart the runtime" in runtime_setup.restart_message(stale)
 
 
+@pytest.mark.parametrize(
+    "loaded, installed, stale",
+    [
+        ("2.13.0+cu130", "2.13.0", False),  # PyPI's torch for Python 3.12/3.13: a local label the metadata lacks
+        ("2.13.0+cpu", "2.13.0+cpu", False),
+        ("2.13.0", "2.13.0+cpu", False),
+        ("2.13.0+cu128", "2.13.0+cpu", True),  # two different builds: pip treats these as different too
+        ("2.11.0+cu130", "2.13.0", True),
+    ],
+)
+def test_versions_are_compared_as_pip_compares_them(monkeypatch, loaded, installed, stale):
+    fake = types.ModuleType("torch")
+    fake.__version__ = loaded
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setattr(runtime_setup.importlib.metadata, "version", lambda name: installed)
+    assert bool(runtime_setup.stale_imports({"torch": "torch"})) is stale
+
+
 def test_modules_at_their_installed_version_are_not_stale():
     import torch
 
