@@ -34,10 +34,12 @@ NOT_READ = "no machine of this project reaches the Hub; transcribed by an earlie
 
 
 def unverified(value: Any, source: str, why: str = NOT_READ) -> Fact:
+    """A fact whose source was not read here; `why` says why, so nobody mistakes it for a checked one."""
     return Fact(value, source, False, why)
 
 
 def verified(value: Any, source: str, why: str) -> Fact:
+    """A fact read from its source (a stored copy, a PyPI package, or counted from shapes); `why` says how."""
     return Fact(value, source, True, why)
 
 
@@ -62,14 +64,16 @@ class ModelFacts:
     license: Fact         # the Hub licence id (or its name)
 
     def items(self) -> list[tuple[str, Fact]]:
+        """(name, fact) pairs, for checks that walk every fact."""
         return [(f.name, getattr(self, f.name)) for f in fields(self) if f.name != "repo_id"]
 
 
 def _generation(do_sample=None, temperature=None, top_p=None, eos_token_id=None) -> dict:
+    """The generation_config.json fields the course depends on (None: the file leaves it out)."""
     return {"do_sample": do_sample, "temperature": temperature, "top_p": top_p, "eos_token_id": eos_token_id}
 
 
-LLAMA3_PACKAGE = "PyPI llama-models==0.3.0 (llama_models/llama3/tokenizer.model, built by course_utils/llama3_tokenizer.py)"
+LLAMA3_SOURCE = "PyPI llama-models==0.3.0 (llama_models/llama3/tokenizer.model, built by course_utils/llama3_tokenizer.py)"
 LLAMA3_IDS = "the Llama 3 tokenizer built offline from the PyPI package: <|begin_of_text|> 128000, <|end_of_text|> 128001, <|eot_id|> 128009"
 # 8,030,261,248 parameters: counted from Llama-3-8B's config shapes (course_utils/standins.py LLAMA3_8B), x 2 bytes.
 LLAMA3_8B_PARAMETERS = 8_030_261_248
@@ -87,10 +91,10 @@ def _llama3_base() -> ModelFacts:
         dtype=unverified("bfloat16", hub_file(repo, "config.json"), SAME_AS_META),
         total_size=unverified(2 * LLAMA3_8B_PARAMETERS, LLAMA3_INDEX_DOC, SAME_AS_META),
         shards=unverified(4, LLAMA3_INDEX_DOC, SAME_AS_META),
-        bos_token_id=verified(128000, LLAMA3_PACKAGE, LLAMA3_IDS),
-        eos_token_id=verified(128001, LLAMA3_PACKAGE, LLAMA3_IDS + "; the base model has no chat turns"),
+        bos_token_id=verified(128000, LLAMA3_SOURCE, LLAMA3_IDS),
+        eos_token_id=verified(128001, LLAMA3_SOURCE, LLAMA3_IDS + "; the base model has no chat turns"),
         pad_token_id=unverified(None, hub_file(repo, "config.json")),
-        tokenizer_eos=verified("<|end_of_text|>", LLAMA3_PACKAGE, LLAMA3_IDS),
+        tokenizer_eos=verified("<|end_of_text|>", LLAMA3_SOURCE, LLAMA3_IDS),
         end_of_turn=unverified(None, hub_file(repo, "tokenizer_config.json"), "a base model: no chat template, no turns"),
         generation=unverified(_generation(True, 0.6, 0.9, 128001), hub_file(repo, "generation_config.json"),
                               "read by the issue-20 review (it samples at temperature 0.6, top_p 0.9); not re-read here"),
@@ -113,11 +117,11 @@ def _llama3_ko_instruct() -> ModelFacts:
         total_size=unverified(2 * LLAMA3_8B_PARAMETERS, hub_file(repo, "model.safetensors.index.json"),
                               "computed: the parameters x 2 bytes (bf16); the index was not read here"),
         shards=unverified(4, hub_file(repo, "model.safetensors.index.json"), "assumed as Meta's 5 GB shards; not read"),
-        bos_token_id=verified(128000, LLAMA3_PACKAGE, LLAMA3_IDS),
+        bos_token_id=verified(128000, LLAMA3_SOURCE, LLAMA3_IDS),
         eos_token_id=unverified(128009, hub_file(repo, "config.json"), preview),
         pad_token_id=unverified(None, hub_file(repo, "config.json")),
         tokenizer_eos=unverified("<|eot_id|>", hub_file(repo, "tokenizer_config.json"), preview),
-        end_of_turn=verified(("<|eot_id|>", 128009), LLAMA3_PACKAGE, LLAMA3_IDS),
+        end_of_turn=verified(("<|eot_id|>", 128009), LLAMA3_SOURCE, LLAMA3_IDS),
         generation=unverified(_generation(None, None, None, [128001, 128009]), hub_file(repo, "generation_config.json"), preview),
         chat_template=unverified(True, hub_file(repo, "tokenizer_config.json"),
                                  "the course's lessons apply its chat template; the file was not read here"),
@@ -246,6 +250,7 @@ def size_text(repo_id: str) -> str:
 
 # ---------------------------------------------------------------------------------------- the README's cost table
 def _gb(n: float) -> str:
+    """Decimal gigabytes with one decimal, as download pages quote them."""
     return f"{n / GB:.1f} GB"
 
 

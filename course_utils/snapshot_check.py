@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from .model_facts import MODEL_FACTS, ModelFacts, model_facts
+from .model_facts import MODEL_FACTS, model_facts
 
 INDEX_FILE = "model.safetensors.index.json"
 SAFETENSORS_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
@@ -160,8 +160,3 @@ def verify(root: str | Path, repo_id: str | None = None) -> int:
         failed += bool(mismatches)
     return 1 if failed else 0
 
-
-def describe(facts: ModelFacts) -> list[str]:
-    """One line a fact, for a reader who wants to see what is and is not verified."""
-    return [f"{facts.repo_id} {name}: {fact.value!r} ({'verified' if fact.verified else 'NOT verified'}: {fact.why}; {fact.source})"
-            for name, fact in facts.items()]

@@ -20,9 +20,9 @@ import torch
 from .chat_format import llama3_chat_template
 from .checkpoints import plan_shards, write_shards
 from .environment import DATA_DIR
-from .model_facts import MODEL_FACTS, model_facts
 from .llama3_tokenizer import LLAMA3_PACKAGE, LLAMA3_SPECIAL_TOKENS, llama3_tokenizer_file, load_llama3_tokenizer
 from .mirror import ALPACA_DATASET, MirrorError, check_model_folder
+from .model_facts import MODEL_FACTS, model_facts
 from .profiles import OFFLINE_MODEL_ID, PROFILES
 
 MARKER = "STANDIN.txt"
