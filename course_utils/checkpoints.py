@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,6 +22,15 @@ INDEX_FILE = "model.safetensors.index.json"
 
 class CheckpointError(ValueError):
     """A model folder that cannot be read or written as asked; the message says how to fix it."""
+
+
+def check_disk(destination: Path, needed: int, what: str = "The merged model") -> None:
+    """Refuse before writing anything when the destination's disk cannot hold `needed` bytes (plus 5 % slack).
+
+    One check for every tool that writes a whole model (the streaming merge, llamafy)."""
+    free = shutil.disk_usage(destination.parent).free
+    if free < needed * 1.05:
+        raise OSError(f"{what} needs about {needed / 2**30:.2f} GiB but {destination.parent} has only {free / 2**30:.2f} GiB free: free some disk space or choose another destination.")
 
 
 def parse_size(size: str | int) -> int:

@@ -2,7 +2,8 @@
 
 Run it outside a notebook:  python -m course_utils.llamafy SRC_DIR DST_DIR [--dtype bfloat16] [--overwrite]
 
-Tensors are streamed one at a time, read with safetensors' safe_open and written straight into the output file, so
+The output is bfloat16 unless another dtype is asked for: a published fp32 source would otherwise give an fp32 copy,
+twice the disk. Free disk is checked before anything is written. Tensors are streamed one at a time, read with safetensors' safe_open and written straight into the output file, so
 a 7.8B bf16 model (15.6 GB) is never held in memory, let alone twice: the peak is about its largest tensor. The output
 appears under DST_DIR only when complete (written to a temporary folder beside it, then renamed).
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from .checkpoints import CheckpointError, parse_size, plan_shards, source_tensor_files, tensor_meta, write_shards
+from .checkpoints import INDEX_FILE, CheckpointError, check_disk, parse_size, plan_shards, source_tensor_files, tensor_meta, write_shards
 from .exaone_reference import EXAONE_DEFAULTS, ExaoneSettings, exaone_settings, exaone_tensor_shapes
 
 # The names inside one block, from modeling_exaone.py (ExaoneBlock, ExaoneAttention, ExaoneGatedMLP) to
@@ -89,6 +90,37 @@ class LlamafyReport:
         if self.skipped:
             lines.insert(2, f"  tensors skipped: {', '.join(self.skipped)} (a tied head or RoPE buffers, not weights)")
         return "\n".join(lines)
+
+
+@dataclass
+class DiskPlan:
+    """What a conversion reads and writes, from the downloaded source's own files (no quoted figure)."""
+
+    source_bytes: int
+    source_dtype: str
+    output_bytes: int
+    output_dtype: str
+
+    def __str__(self) -> str:
+        return (f"source {self.source_bytes / 1e9:.2f} GB ({self.source_dtype}), converted copy "
+                f"{self.output_bytes / 1e9:.2f} GB ({self.output_dtype}): {(self.source_bytes + self.output_bytes) / 1e9:.2f} GB on disk in all")
+
+
+def disk_plan(src: str | Path, dtype: str = "bfloat16") -> DiskPlan:
+    """The source's size (its index's total_size, else its tensor bytes) and the size of the copy in `dtype`."""
+    src = Path(src)
+    if dtype not in DTYPES:
+        raise LlamafyError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}: pick one of those.")
+    meta = tensor_meta(source_tensor_files(src))
+    elements = {name: math.prod(shape) for name, (shape, _) in meta.items()}
+    source_bytes = sum(n * DTYPES[SAFETENSORS_DTYPES.get(meta[name][1], "float32")].itemsize for name, n in elements.items())
+    if (src / INDEX_FILE).is_file():
+        source_bytes = json.loads((src / INDEX_FILE).read_text()).get("metadata", {}).get("total_size", source_bytes)
+    counts: dict[str, int] = {}
+    for name, (_, code) in meta.items():
+        counts[code] = counts.get(code, 0) + elements[name]
+    source_dtype = SAFETENSORS_DTYPES.get(max(counts, key=counts.get), "float32")
+    return DiskPlan(source_bytes, source_dtype, sum(elements.values()) * DTYPES[dtype].itemsize, dtype)
 
 
 def llama_name(exaone_name: str) -> str | None:
@@ -217,15 +249,15 @@ def install(staging: Path, dst: Path) -> None:
     shutil.rmtree(old)
 
 
-def llamafy(src: str | Path, dst: str | Path, dtype: str | None = None, overwrite: bool = False,
+def llamafy(src: str | Path, dst: str | Path, dtype: str = "bfloat16", overwrite: bool = False,
             max_shard_size: str | int = "5GB") -> LlamafyReport:
     """Convert an EXAONE 3.x folder into a Llama folder that loads with no remote code.
 
-    `dtype` (bfloat16, float16, float32) casts every tensor; by default the source's dtype is kept.
+    `dtype` (bfloat16, float16, float32) casts every tensor: bfloat16 by default, whatever the source holds.
     """
     start = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    if dtype is not None and dtype not in DTYPES:
+    if dtype not in DTYPES:
         raise LlamafyError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}: pick one of those.")
     exaone_config = read_exaone_config(src)
     settings = exaone_settings(exaone_config)
@@ -234,7 +266,7 @@ def llamafy(src: str | Path, dst: str | Path, dtype: str | None = None, overwrit
     meta = tensor_meta(files)
     skipped = check_tensors(meta, settings, src)
 
-    target = dtype or SAFETENSORS_DTYPES.get(meta["transformer.wte.weight"][1], "float32")
+    target = dtype
     # Llama order: embeddings, blocks, final norm, head (EXAONE's expected order is the same).
     names = list(exaone_tensor_shapes(settings))
     specs = {llama_name(n): (meta[n][0], DTYPES[target]) for n in names}
@@ -242,6 +274,7 @@ def llamafy(src: str | Path, dst: str | Path, dtype: str | None = None, overwrit
 
     report = LlamafyReport(destination=dst, dtype=target, skipped=skipped)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    check_disk(dst, sum(math.prod(shape) for shape, _ in specs.values()) * DTYPES[target].itemsize, "The converted model")
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.llamafy-", dir=dst.parent))
     staging.chmod(0o755)  # mkdtemp makes it private (0700); a model folder is meant to be read by servers and colleagues
     try:
@@ -272,13 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("src", type=Path, help="EXAONE folder: config.json (model_type exaone), *.safetensors, tokenizer files")
     parser.add_argument("dst", type=Path, help="new folder for the Llama checkpoint")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), help="cast the weights (default: keep the source dtype)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16", help="dtype of the converted weights (default bfloat16)")
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
     parser.add_argument("--max-shard-size", default="5GB", help="largest output shard, e.g. 5GB or 500MB (default 5GB)")
     args = parser.parse_args(argv)
     try:
         report = llamafy(args.src, args.dst, dtype=args.dtype, overwrite=args.overwrite, max_shard_size=args.max_shard_size)
-    except CheckpointError as error:
+    except (CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report)

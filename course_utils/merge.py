@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .adapter_merge import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config, same_model_name
+from .checkpoints import check_disk
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -187,13 +188,6 @@ def output_bytes(base_dir: Path, weight_map: dict[str, str], dtype: torch.dtype 
             for key in weights.keys():
                 total += math.prod(weights.get_slice(key).get_shape()) * dtype.itemsize
     return total
-
-
-def check_disk(destination: Path, needed: int) -> None:
-    """Refuse before writing anything when the destination's disk cannot hold the merged folder (plus 5 % slack)."""
-    free = shutil.disk_usage(destination.parent).free
-    if free < needed * 1.05:
-        raise OSError(f"The merged model needs about {needed / 2**30:.2f} GiB but {destination.parent} has only {free / 2**30:.2f} GiB free: free some disk space or choose another destination.")
 
 
 def _merge_shard(source: Path, target: Path, pairs: dict[str, LoraPair], replaced: dict[str, torch.Tensor], dtype: torch.dtype | None) -> tuple[int, int, int]:

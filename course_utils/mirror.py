@@ -2,6 +2,7 @@
 
 For classrooms with a slow or absent network: an instructor fills the mirror once
 (`python -m course_utils.mirror download --profile t4 DEST`) and every learner points `COURSE_MIRROR` at it.
+`python -m course_utils.mirror verify DEST` then compares the download with course_utils/model_facts.py.
 Without `COURSE_MIRROR` nothing changes: ids go to the Hub as before.
 """
 from __future__ import annotations
@@ -147,8 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     fake.add_argument("--layers", type=int, default=None, help="decoder layers per model (default: real depth)")
     fake.add_argument("--profile", default="t4")
     fake.add_argument("--only", nargs="*", default=None, help="only these Hub ids (default: all the profile names)")
+    check = sub.add_parser("verify", help="compare downloaded models (a mirror, or one model folder) with model_facts.py")
+    check.add_argument("dir", type=Path)
+    check.add_argument("--model", default=None, help="the Hub id of DIR when DIR is one model folder not named ORG/NAME")
     args = parser.parse_args(argv)
     try:
+        if args.command == "verify":
+            from .snapshot_check import verify
+
+            return verify(args.dir, args.model)
         if args.command == "download":
             for path in download(args.dest, args.profile):
                 print(path)
@@ -157,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
             for path in write_standins(args.dest, layers=args.layers, profile_name=args.profile, only=args.only):
                 print(path)
-    except MirrorError as error:
-        print(error, file=sys.stderr)
+    except (MirrorError, FileNotFoundError, KeyError) as error:
+        print(error.args[0] if isinstance(error, KeyError) else error, file=sys.stderr)
         return 2
     return 0
 

@@ -1,7 +1,8 @@
 """Random-weight stand-ins of the GPU profiles' models and data, written as a mirror, to rehearse t4/a100 without the Hub.
 
 Each stand-in has the real model's architecture class and config (written out below from the published config.json
-files), random weights and a tokenizer of the real kind: Llama 3's own tokenizer from the `llama-models` package,
+files; dtype, special-token ids, generation config, auto_map and chat-template presence come from
+course_utils/model_facts.py, so `python -m course_utils.mirror verify` finds a full-depth stand-in like the real one), random weights and a tokenizer of the real kind: Llama 3's own tokenizer from the `llama-models` package,
 and small tokenizers trained on the course's Korean text for the others. Only shapes, dtypes, memory and code paths
 are real: the stand-ins produce noise, so no score from them means anything.
 """
@@ -21,63 +22,70 @@ from .checkpoints import plan_shards, write_shards
 from .environment import DATA_DIR
 from .llama3_tokenizer import LLAMA3_PACKAGE, LLAMA3_SPECIAL_TOKENS, llama3_tokenizer_file, load_llama3_tokenizer
 from .mirror import ALPACA_DATASET, MirrorError, check_model_folder
+from .model_facts import MODEL_FACTS, model_facts
 from .profiles import OFFLINE_MODEL_ID, PROFILES
 
 MARKER = "STANDIN.txt"
+
+
+def config_facts(repo_id: str) -> dict:
+    """The config.json fields model_facts records: dtype, special-token ids (absent ones left out) and auto_map."""
+    facts = model_facts(repo_id)
+    fields = {"torch_dtype": facts.dtype.value, "bos_token_id": facts.bos_token_id.value,
+              "eos_token_id": facts.eos_token_id.value, "pad_token_id": facts.pad_token_id.value,
+              "auto_map": facts.auto_map.value}
+    return {key: value for key, value in fields.items() if value is not None}
+
 SHARD_BYTES = 5 * 10**9
 
 LLAMA3_8B = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False, "attention_dropout": 0.0,
-    "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu", "hidden_size": 4096,
+    "hidden_act": "silu", "hidden_size": 4096,
     "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 8192, "mlp_bias": False,
     "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "pretraining_tp": 1,
     "rms_norm_eps": 1e-5, "rope_scaling": None, "rope_theta": 500000.0, "tie_word_embeddings": False,
-    "torch_dtype": "bfloat16", "use_cache": True, "vocab_size": 128256,
+    "use_cache": True, "vocab_size": 128256, **config_facts("NousResearch/Meta-Llama-3-8B"),
 }
 # EXAONE-3.0-7.8B-Instruct's config.json (remote code, field names as LG publishes them; see exaone_reference.py).
 EXAONE_3_0 = {
     "architectures": ["ExaoneForCausalLM"], "model_type": "exaone", "activation_function": "silu",
-    "auto_map": {"AutoConfig": "configuration_exaone.ExaoneConfig",
-                 "AutoModelForCausalLM": "modeling_exaone.ExaoneForCausalLM"},
-    "attention_dropout": 0.0, "embed_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 361, "pad_token_id": 0,
-    "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336, "layer_norm_epsilon": 1e-5,
+    "attention_dropout": 0.0, "embed_dropout": 0.0, "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336, "layer_norm_epsilon": 1e-5,
     "max_position_embeddings": 4096, "num_attention_heads": 32, "num_key_value_heads": 8, "num_layers": 32,
-    "rope_scaling": None, "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-    "use_cache": True, "vocab_size": 102400,
+    "rope_scaling": None, "rope_theta": 500000.0, "tie_word_embeddings": False,
+    "use_cache": True, "vocab_size": 102400, **config_facts("LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct"),
 }
 KOGPT2 = {
     "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
     "attn_pdrop": 0.1, "embd_pdrop": 0.1, "resid_pdrop": 0.1, "initializer_range": 0.02, "layer_norm_epsilon": 1e-5,
     "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 51200,
-    "bos_token_id": 1, "eos_token_id": 1, "pad_token_id": 3, "torch_dtype": "float32",
+    **config_facts("skt/kogpt2-base-v2"),
 }
 NLLB_600M = {
     "architectures": ["M2M100ForConditionalGeneration"], "model_type": "m2m_100", "activation_function": "relu",
     "d_model": 1024, "encoder_layers": 12, "decoder_layers": 12, "encoder_attention_heads": 16,
     "decoder_attention_heads": 16, "encoder_ffn_dim": 4096, "decoder_ffn_dim": 4096, "max_position_embeddings": 1024,
     "vocab_size": 256206, "scale_embedding": True, "dropout": 0.1, "attention_dropout": 0.1,
-    "bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2,
-    "tokenizer_class": "NllbTokenizer", "torch_dtype": "float32",
+    "decoder_start_token_id": 2, "tokenizer_class": "NllbTokenizer", **config_facts("facebook/nllb-200-distilled-600M"),
 }
 BERT_NSMC = {
     "architectures": ["BertForSequenceClassification"], "model_type": "bert", "hidden_size": 768,
     "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "hidden_act": "gelu",
     "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 119547, "layer_norm_eps": 1e-12,
-    "pad_token_id": 0, "id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1},
-    "torch_dtype": "float32",
+    "id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1},
+    **config_facts("sangrimlee/bert-base-multilingual-cased-nsmc"),
 }
 # Lesson 01's example of a model without a trained classification head (an ELECTRA discriminator, WordPiece).
 KCELECTRA = {
     "architectures": ["ElectraForPreTraining"], "model_type": "electra", "hidden_size": 768, "embedding_size": 768,
     "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "hidden_act": "gelu",
     "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 54343, "layer_norm_eps": 1e-12,
-    "pad_token_id": 0, "torch_dtype": "float32",
+    **config_facts("beomi/KcELECTRA-base-v2022"),
 }
 SMOLLM2_135M = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", "hidden_size": 576,
     "intermediate_size": 1536, "max_position_embeddings": 8192, "num_attention_heads": 9, "num_hidden_layers": 30,
     "num_key_value_heads": 3, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": True,
-    "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2, "vocab_size": 49152, "torch_dtype": "bfloat16",
+    "vocab_size": 49152, **config_facts(OFFLINE_MODEL_ID),
 }
 CHATML_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -88,7 +96,8 @@ CHATML_TEMPLATE = (
 # Hub id -> (config, kind); sizes above 1 B parameters get --layers, the small models keep their real depth.
 STANDINS: dict[str, tuple[dict, str]] = {
     "NousResearch/Meta-Llama-3-8B": (LLAMA3_8B, "llama3-base"),
-    "beomi/Llama-3-Open-Ko-8B-Instruct-preview": ({**LLAMA3_8B, "eos_token_id": 128009}, "llama3-instruct"),
+    "beomi/Llama-3-Open-Ko-8B-Instruct-preview": ({**LLAMA3_8B, **config_facts("beomi/Llama-3-Open-Ko-8B-Instruct-preview")},
+                                                  "llama3-instruct"),
     "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct": (EXAONE_3_0, "exaone"),
     "skt/kogpt2-base-v2": (KOGPT2, "kogpt2"),
     "facebook/nllb-200-distilled-600M": (NLLB_600M, "nllb"),
@@ -154,7 +163,8 @@ def _save_fast(tokenizer_object, folder: Path, tokenizer_class: str | None = Non
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False))
 
 
-def write_llama3_tokenizer(folder: Path, instruct: bool, tiny: bool) -> None:
+def write_llama3_tokenizer(folder: Path, repo_id: str, tiny: bool) -> None:
+    """Llama 3's real tokenizer; EOS and chat-template presence as model_facts records them for `repo_id`."""
     if llama3_tokenizer_file() is not None:
         tokenizer = load_llama3_tokenizer().backend_tokenizer
     elif tiny:  # tests without llama-models: a small byte-level BPE with Llama 3's special tokens
@@ -164,9 +174,9 @@ def write_llama3_tokenizer(folder: Path, instruct: bool, tiny: bool) -> None:
         tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIAL_TOKENS])
     else:
         raise MirrorError(f"The Llama 3 stand-ins need Llama 3's tokenizer file: run `pip install --no-deps {LLAMA3_PACKAGE}`.")
-    eos = "<|eot_id|>" if instruct else "<|end_of_text|>"
-    extra = {"chat_template": llama3_chat_template()} if instruct else {}
-    _save_fast(tokenizer, folder, bos_token="<|begin_of_text|>", eos_token=eos, model_max_length=8192,
+    facts = model_facts(repo_id)
+    extra = {"chat_template": llama3_chat_template()} if facts.chat_template.value else {}
+    _save_fast(tokenizer, folder, bos_token="<|begin_of_text|>", eos_token=facts.tokenizer_eos.value, model_max_length=8192,
                clean_up_tokenization_spaces=True, **extra)
 
 
@@ -259,19 +269,27 @@ def _meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.shape) for name, p in model.named_parameters()}
 
 
+def write_generation_config(folder: Path, repo_id: str) -> None:
+    """generation_config.json as model_facts records it (sampling settings and EOS ids), or none where the real has none."""
+    facts = model_facts(repo_id)
+    path = folder / "generation_config.json"
+    if facts.generation.value is None:
+        path.unlink(missing_ok=True)
+        return
+    generation = {"bos_token_id": facts.bos_token_id.value, **facts.generation.value}
+    path.write_text(json.dumps({k: v for k, v in generation.items() if v is not None}, indent=2) + "\n")
+
+
 def write_model(folder: Path, config: dict, dtype: torch.dtype) -> None:
-    """Config, generation config and random weights of one stand-in."""
+    """Config and random weights of one stand-in."""
     if config["model_type"] == "exaone":
         from .exaone_reference import exaone_settings, exaone_tensor_shapes
 
         (folder / "config.json").write_text(json.dumps(config, indent=2))
         write_sharded(folder, exaone_tensor_shapes(exaone_settings(config)), dtype)
-        generation = {"bos_token_id": config["bos_token_id"], "eos_token_id": config["eos_token_id"],
-                      "pad_token_id": config["pad_token_id"]}
-        (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
         return
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForPreTraining, AutoModelForSeq2SeqLM, \
-        AutoModelForSequenceClassification, GenerationConfig
+        AutoModelForSequenceClassification
 
     cfg = AutoConfig.for_model(**config)
     cfg.architectures = config["architectures"]
@@ -279,9 +297,6 @@ def write_model(folder: Path, config: dict, dtype: torch.dtype) -> None:
     if arch == "LlamaForCausalLM" and dtype != torch.float32:  # 8B: never materialized as a whole
         cfg.save_pretrained(folder)
         write_sharded(folder, _meta_shapes(config), dtype)
-        eos = config["eos_token_id"]
-        GenerationConfig(bos_token_id=config["bos_token_id"], eos_token_id=[config["eos_token_id"], 128009]
-                         if eos == 128009 else eos).save_pretrained(folder)
         return
     loader = {"M2M100ForConditionalGeneration": AutoModelForSeq2SeqLM, "ElectraForPreTraining": AutoModelForPreTraining,
               "BertForSequenceClassification": AutoModelForSequenceClassification}.get(arch, AutoModelForCausalLM)
@@ -319,6 +334,7 @@ def standin_config(repo_id: str, layers: int | None, tiny: bool) -> tuple[dict, 
     config, _ = STANDINS[repo_id]
     config = json.loads(json.dumps(config))
     big = config.get("hidden_size", 0) >= 4096
+    dtype = getattr(torch, model_facts(repo_id).dtype.value)  # the dtype on disk, even when tiny
     if tiny:
         config.update({k: v for k, v in TINY.items() if k in config})
         for key in LAYER_KEYS + ("n_layer", "encoder_layers", "decoder_layers"):
@@ -328,14 +344,12 @@ def standin_config(repo_id: str, layers: int | None, tiny: bool) -> tuple[dict, 
         for key in LAYER_KEYS:
             if key in config:
                 config[key] = layers
-    dtype = torch.bfloat16 if big and not tiny else torch.float32
-    config["torch_dtype"] = str(dtype).removeprefix("torch.")
     return config, dtype
 
 
 TOKENIZER_WRITERS: dict[str, Callable[[Path, bool], None]] = {
-    "llama3-base": lambda folder, tiny: write_llama3_tokenizer(folder, instruct=False, tiny=tiny),
-    "llama3-instruct": lambda folder, tiny: write_llama3_tokenizer(folder, instruct=True, tiny=tiny),
+    "llama3-base": lambda folder, tiny: write_llama3_tokenizer(folder, "NousResearch/Meta-Llama-3-8B", tiny),
+    "llama3-instruct": lambda folder, tiny: write_llama3_tokenizer(folder, "beomi/Llama-3-Open-Ko-8B-Instruct-preview", tiny),
     "exaone": lambda folder, tiny: write_exaone_tokenizer(folder),
     "kogpt2": lambda folder, tiny: write_kogpt2_tokenizer(folder),
     "nllb": lambda folder, tiny: write_nllb_tokenizer(folder),
@@ -345,7 +359,11 @@ TOKENIZER_WRITERS: dict[str, Callable[[Path, bool], None]] = {
 
 
 def _describe(layers: int | None, tiny: bool) -> str:
-    return f"layers={layers if layers is not None else 'full'} tiny={tiny}"
+    """The marker's last line: depth, size and a digest of model_facts (a change of facts rebuilds the stand-ins)."""
+    import hashlib
+
+    digest = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in MODEL_FACTS.items())).encode()).hexdigest()[:12]
+    return f"layers={layers if layers is not None else 'full'} tiny={tiny} facts={digest}"
 
 
 def _is_current(folder: Path, layers: int | None, tiny: bool) -> bool:
@@ -386,11 +404,9 @@ def write_standin(dest: Path, repo_id: str, layers: int | None = None, tiny: boo
             (staging / "config.json").write_text(json.dumps(config, indent=2))
             for file in twin.glob("model*.safetensors*"):
                 os.symlink(os.path.relpath(file, target), staging / file.name)
-            from transformers import GenerationConfig
-
-            GenerationConfig(bos_token_id=128000, eos_token_id=[128001, 128009]).save_pretrained(staging)
         else:
             write_model(staging, config, dtype)
+        write_generation_config(staging, repo_id)
         (staging / MARKER).write_text(
             f"Random-weight stand-in for {repo_id} (course rehearsal; its outputs mean nothing).\n{_describe(layers, tiny)}")
         shutil.rmtree(target, ignore_errors=True)

@@ -32,7 +32,7 @@
 # | 프로필 | 하드웨어 | 변환하는 모델 | 시간 |
 # |---|---|---|---|
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M 가중치를 EXAONE 이름으로 바꾼 대역 (0.5 GB) | 약 1~2분 |
-# | `t4` | Colab T4 (RAM 12 GB, 디스크 여유 35 GB 이상) | 진짜 EXAONE-3.0-7.8B-Instruct (bf16 15.6 GB) | 다운로드 포함 약 20~30분 |
+# | `t4` | Colab T4 (RAM 12 GB, 디스크 여유 31.3 GB~46.9 GB: 원본이 bf16이면 15.6 GB, fp32이면 31.3 GB(어느 쪽인지 확인하지 못했습니다) + bf16 변환본 15.6 GB; 13절이 받은 파일의 크기로 필요량을 출력합니다) | 진짜 EXAONE-3.0-7.8B-Instruct | 다운로드 포함 약 20~30분 |
 # | `a100` | A100 / L4 / H100 | 위와 같음 | 다운로드 포함 약 10~15분 |
 
 # %%
@@ -217,11 +217,13 @@ print(repr(prompt))
 # 1. **읽기**: safetensors는 파일 머리(header)에 텐서 이름, 모양, dtype이 있어서 **데이터를 읽지 않고도** 전체 목록을 검사할 수 있습니다.
 #    7.8B 모델도 이 단계는 순식간이고, 빠진 텐서나 모양이 설정과 맞지 않는 텐서를 쓰기 전에 찾아냅니다.
 # 2. **설정**: 4절의 `llama_config`.
-# 3. **가중치**: 이름만 바꿉니다. 값은 한 비트도 바뀌지 않습니다 (`--dtype`을 줄 때만 형 변환).
+# 3. **가중치**: 이름을 바꾸고 출력 dtype(`--dtype`, 기본값 bfloat16)으로 씁니다. 원본과 같은 dtype이면 값은 한 비트도 바뀌지 않습니다.
+#    기본값이 원본 dtype이 아니라 bf16인 이유: 원본이 fp32로 올라와 있으면 변환본도 fp32가 되어 디스크를 두 배 씁니다.
 # 4. **저장**: 텐서를 하나씩 읽어 곧바로 출력 파일에 씁니다. 메모리에는 모델 전체가 한 번도 올라가지 않습니다 (최대 약 텐서 하나).
 #    (`safetensors.torch.save_file`은 샤드 전체의 바이트 사본을 만들어서 5 GB 샤드 하나에 최대 메모리가 약 5 GB가 됩니다.
 #    7.8B 크기의 무작위 EXAONE 체크포인트로 H100 서버에서 재 보니, 이 변환기는 bf16 그대로 변환할 때 최대 1.3 GiB였습니다.)
 #    임시 폴더에 다 쓴 뒤 이름을 바꾸므로, 중간에 실패해도 "완성된 것처럼 보이는 반쪽 폴더"가 남지 않습니다.
+#    쓰기 전에 디스크 여유도 확인합니다 (08강의 병합과 같은 검사 `check_disk`).
 
 # %%
 # course_utils/checkpoints.py: safetensors folders
@@ -239,7 +241,7 @@ for name in list(meta)[:3] + ["transformer.h.0.mlp.c_fc_0.weight", "transformer.
 # %% [markdown]
 # ## 7. 명령줄로 실제 변환
 # 강사는 노트북 밖에서 이 한 줄로 변환합니다: `python -m course_utils.llamafy SRC_DIR DST_DIR [--dtype ...] [--overwrite]`.
-# 검증을 fp32에서 하려고 `--dtype float32`를 줍니다 (기본값은 원본 dtype 유지). 프로세스 시작과 import까지 포함한 벽시계 시간을 잽니다.
+# 검증을 fp32에서 하려고 `--dtype float32`를 줍니다 (기본값은 bfloat16). 프로세스 시작과 import까지 포함한 벽시계 시간을 잽니다.
 
 # %%
 from course_utils.environment import REPO_ROOT  # course_utils/environment.py: where the course runs
@@ -421,15 +423,19 @@ print("오타가 있는 템플릿          :", repr(render_slots(with_system[1:]
 # - `{{con_tent}}`는 치환되지 않아 **모든 학습 예제에 사용자 질문 대신 `{{con_tent}}`라는 글자가** 들어갑니다. 오류가 나지 않아서 더 위험합니다.
 #
 # ## 13. GPU 프로필: 진짜 EXAONE-3.0-7.8B-Instruct 변환
-# GPU 프로필에서는 Hub에서 원본(약 15.6 GB)을 받아 같은 함수로 변환합니다. 텐서를 하나씩 스트리밍하므로 Colab의 12.7 GB RAM에서도 됩니다.
+# GPU 프로필에서는 Hub에서 원본을 받아 같은 함수로 변환합니다. 텐서를 하나씩 스트리밍하므로 Colab의 12.7 GB RAM에서도 됩니다.
+# 원본이 bf16이면 15.6 GB, fp32이면 그 두 배입니다 (어느 쪽인지 이 강의는 확인하지 못했습니다). 그래서 숫자를 적어 두지 않고,
+# `disk_plan`이 **받은 파일**의 index(`total_size`)와 텐서 머리에서 원본 크기와 dtype, bf16 변환본의 크기를 계산해 출력합니다.
+# 변환은 `dtype="bfloat16"`으로 명시합니다. 디스크가 모자라면 `llamafy`가 쓰기 전에 한 문장으로 멈춥니다.
 # 원격 코드(`modeling_exaone.py` 같은 `*.py`)는 받지 않습니다. 다음 절은 원격 코드 대신 이 강의의 참조 구현으로 검증합니다.
 # `cpu` 프로필에서는 건너뜁니다.
 
 # %%
 import gc
+import shutil
 
 from course_utils.environment import hub_token  # course_utils/environment.py: where the course runs
-from course_utils.llamafy import llamafy  # course_utils/llamafy.py: the EXAONE -> Llama converter
+from course_utils.llamafy import disk_plan, llamafy  # course_utils/llamafy.py: the EXAONE -> Llama converter
 from course_utils.profiles import PROFILES  # course_utils/profiles.py: hardware profiles
 
 real_dir = output_dir() / "EXAONE-3.0-7.8B-Instruct-Llamafied"
@@ -439,8 +445,10 @@ if profile.device == "cuda":
     exaone_source = resolve_model(profile.exaone_model, profile)  # Hub id, or a local folder that already holds it
     source = Path(exaone_source) if Path(exaone_source).is_dir() else Path(snapshot_download(
         exaone_source, token=hub_token(), allow_patterns=["*.json", "*.safetensors", "*.txt", "LICENSE*", "*.jinja"]))
+    plan = disk_plan(source, "bfloat16")
+    print(f"받은 원본과 변환본: {plan} | 변환본을 쓸 디스크 여유 {shutil.disk_usage(output_dir()).free / 1e9:.1f} GB")
     with measure("EXAONE 3.0 7.8B llamafy"):
-        print(llamafy(source, real_dir, overwrite=True))
+        print(llamafy(source, real_dir, dtype="bfloat16", overwrite=True))
 else:
     print(f"[{profile.name}] GPU가 없어 {PROFILES['a100'].exaone_model} 다운로드와 변환을 건너뜁니다 (위의 대역 모델로 같은 과정을 실행했습니다).")
 

@@ -35,7 +35,7 @@ def exaone_folder(folder: Path, seed: int = 0, shard: str | None = None, dtype=t
 @pytest.mark.parametrize("case", SHAPES.values(), ids=SHAPES.keys())
 def test_converted_model_loads_as_llama_with_the_reference_logits(tmp_path, case):
     src = exaone_folder(tmp_path / "exaone", seed=7, shard=case["shard"], **case["config"])
-    report = llamafy(src, tmp_path / "llama", max_shard_size=case["shard"] or "5GB")
+    report = llamafy(src, tmp_path / "llama", dtype="float32", max_shard_size=case["shard"] or "5GB")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "llama", dtype=torch.float32).eval()
     assert type(model) is LlamaForCausalLM
     if case["shard"]:
@@ -59,6 +59,38 @@ def test_config_fields_and_dtype_are_carried_over(tmp_path):
     tensors = read_checkpoint(tmp_path / "llama")
     assert {t.dtype for t in tensors.values()} == {torch.float16}
     assert report.tensors_mapped == len(tensors) == 21 and report.parameters == sum(t.numel() for t in tensors.values())
+
+
+def test_the_default_output_is_bfloat16_whatever_the_source_dtype(tmp_path):
+    """A published fp32 source (EXAONE 3.0's may be) must not silently double the converted copy's size."""
+    src = exaone_folder(tmp_path / "exaone", dtype=torch.float32)
+    report = llamafy(src, tmp_path / "llama")
+    assert report.dtype == "bfloat16"
+    assert json.loads((tmp_path / "llama" / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    assert {t.dtype for t in read_checkpoint(tmp_path / "llama").values()} == {torch.bfloat16}
+
+
+def test_the_disk_need_comes_from_the_source_index_and_the_target_dtype(tmp_path):
+    from course_utils.llamafy import disk_plan
+
+    src = exaone_folder(tmp_path / "exaone", dtype=torch.float32, shard="20KB")
+    index_total = json.loads((src / "model.safetensors.index.json").read_text())["metadata"]["total_size"]
+    parameters = sum(t.numel() for t in read_checkpoint(src).values())
+    plan = disk_plan(src, "bfloat16")
+    assert (plan.source_bytes, plan.source_dtype, plan.output_bytes) == (index_total, "float32", parameters * 2)
+    assert f"{index_total / 1e9:.2f} GB" in str(plan) and "bfloat16" in str(plan)
+
+
+def test_too_little_free_disk_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    src = exaone_folder(tmp_path / "exaone")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(OSError, match="GiB free: free some disk space"):
+        llamafy(src, tmp_path / "llama")
+    assert not (tmp_path / "llama").exists() and [p.name for p in tmp_path.iterdir()] == ["exaone"]
 
 
 def test_a_left_out_tie_word_embeddings_means_tied_as_in_exaone(tmp_path):

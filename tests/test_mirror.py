@@ -249,3 +249,70 @@ def test_rehearsal_kernels_see_one_gpu_as_a_colab_runtime_does(monkeypatch):
     assert kernel_env("a100", None, Path("/ipy"))["CUDA_VISIBLE_DEVICES"] == "0"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
     assert kernel_env("t4", None, Path("/ipy"))["CUDA_VISIBLE_DEVICES"] == "3"  # the first one asked for
+
+
+def test_standins_match_the_facts_file_and_verify_says_so(tiny_mirror, capsys):
+    """The stand-in builder reads model_facts.py, so `verify` finds no contradiction (sizes: not full depth)."""
+    from course_utils.model_facts import model_facts
+
+    assert mirror.main(["verify", str(tiny_mirror)]) == 0
+    out = capsys.readouterr().out
+    for repo_id in (LLAMA_BASE, LLAMA_CHAT, "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct", "facebook/nllb-200-distilled-600M"):
+        assert f"{repo_id}: matches the facts file" in out
+    assert "sizes not compared, a stand-in of another size (layers=1 tiny=True" in out
+    exaone = json.loads((tiny_mirror / "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct" / "config.json").read_text())
+    assert exaone["auto_map"] == model_facts("LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct").auto_map.value  # as published
+    assert len(exaone["auto_map"]) == 3
+    generation = json.loads((tiny_mirror / LLAMA_BASE / "generation_config.json").read_text())
+    assert (generation["do_sample"], generation["temperature"], generation["top_p"]) == (True, 0.6, 0.9)
+
+
+def test_verify_names_each_contradicted_fact_in_one_line(tiny_mirror, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct"
+    shutil.copytree(tiny_mirror / "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(eos_token_id=2, torch_dtype="float32")
+    del config["auto_map"]
+    (folder / "config.json").write_text(json.dumps(config))
+    assert mirror.main(["verify", str(folder)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    wrong = [line for line in lines if "the facts file says" in line]
+    assert len(wrong) == 3, lines
+    assert any(line.startswith("LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct: eos_token_id is 2 in config.json, the facts file says 361 (verified;")
+               for line in wrong)
+    assert any("auto_map is None" in line for line in wrong) and any("dtype is 'float32'" in line for line in wrong)
+
+
+def test_a_changed_fact_fails_verify_until_the_download_agrees(tiny_mirror, monkeypatch, capsys):
+    from dataclasses import replace
+
+    from course_utils import model_facts as facts_module
+
+    facts = facts_module.MODEL_FACTS[LLAMA_BASE]
+    changed = replace(facts, generation=replace(facts.generation, value={**facts.generation.value, "temperature": 0.7}))
+    monkeypatch.setitem(facts_module.MODEL_FACTS, LLAMA_BASE, changed)
+    assert mirror.main(["verify", str(tiny_mirror / LLAMA_BASE)]) == 1
+    assert "generation is {'do_sample': True, 'temperature': 0.6" in capsys.readouterr().out
+
+
+def test_verify_compares_the_index_total_size_and_shards_of_a_full_download(tmp_path, capsys):
+    folder = tmp_path / LLAMA_BASE
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"torch_dtype": "bfloat16", "bos_token_id": 128000, "eos_token_id": 128001}))
+    index = {"metadata": {"total_size": 16_060_522_496}, "weight_map": {f"w{i}": f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    from course_utils.snapshot_check import compare
+
+    assert compare(folder, LLAMA_BASE)[0] == [line for line in compare(folder, LLAMA_BASE)[0] if "generation" in line]
+    index["metadata"]["total_size"] *= 2
+    index["weight_map"]["w5"] = "model-00005-of-00005.safetensors"
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    wrong = "\n".join(compare(folder, LLAMA_BASE)[0])
+    assert "total_size is 32121044992 in model.safetensors.index.json" in wrong and "shards is 5" in wrong
+
+
+def test_verify_refuses_a_folder_without_known_models(tmp_path, capsys):
+    assert mirror.main(["verify", str(tmp_path)]) == 2
+    assert "holds none of the models" in capsys.readouterr().err
