@@ -511,9 +511,10 @@ print(f"loss on the same batch: {loss.item():.3f} -> {after.item():.3f}; adapter
 print(f"4-bit base footprint: {qmodel.get_base_model().get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]
-# 연습 문제는 저마다 `fresh_base()`로 기본 모델을 새로 불러옵니다. 그 전에 이 절이 잡고 있는 것을 모두 놓습니다: 4-bit 모델,
-# 그 층을 가리키는 `layer`, 어댑터 파라미터를 쥔 옵티마이저, 배치와 손실. 이름 하나라도 남으면 모델 전체가 메모리에 남고,
-# T4 한 장(15 GB)에는 8B 모델 둘이 함께 들어가지 않습니다. peft 모델에는 순환 참조가 있어 `gc.collect()`까지 불러야 실제로 풀립니다.
+# 연습 문제는 저마다 `fresh_base()`로 기본 모델을 새로 불러옵니다. T4 한 장(15 GB)에는 8B 모델 둘이 함께 들어가지 않으므로,
+# 그 전에 이 절이 잡고 있는 것을 모두 놓습니다: `qmodel`이 남으면 모델 전체가, `layer`가 남으면 그 층이, 옵티마이저가 남으면
+# 어댑터 파라미터와 그 상태가 메모리에 남습니다. 배치와 손실도 함께 지웁니다. `gc.collect()`는 순환 참조로 남은 객체까지 지금
+# 치우고, `torch.cuda.empty_cache()`는 비운 GPU 메모리를 드라이버에 돌려줍니다. 풀이도 모델 하나를 다 쓰면 같은 식으로 놓습니다.
 
 # %%
 del qmodel, layer, optimizer, batch, loss, after, grad_norm

@@ -30,7 +30,7 @@ def test_no_notebook_runs_remote_model_code():
 # On a T4 an 8B model in 4-bit takes 5.5-7.7 GiB: a second one loaded while the first is still referenced runs out of
 # the 15 GB. The cpu profile's 135 M model cannot show it, so the notebook's code is read instead: at every call that
 # loads a model, no earlier model may still be bound to a global name, and gc.collect() must have run since the last
-# `del` of one (peft and accelerate leave reference cycles that only the collector frees).
+# `del` of one (what a reference cycle still holds is freed only by the collector, whenever it next runs).
 LOADERS = {"fresh_base", "load_causal_lm"}  # and AutoModel*/…ForCausalLM.from_pretrained
 WRAPPERS = {"get_peft_model", "prepare_model_for_kbit_training", "merge_and_unload"}  # same model, new name
 
