@@ -1,4 +1,4 @@
-"""Quantization by hand and by arithmetic: nf4 levels, blockwise absmax nf4, and how many bytes a model needs."""
+"""Quantization by hand and by arithmetic: nf4 levels, blockwise absmax nf4, double quant, and how many bytes a model needs."""
 from __future__ import annotations
 
 import json
@@ -69,6 +69,34 @@ def nf4_dequantize(
     """Back to floats: level value times the block's absmax, in the original shape."""
     levels = nf4_levels() if levels is None else levels.float()
     return (levels[indices.long()] * absmax[:, None]).reshape(shape)
+
+
+def double_quantize(
+    absmax: torch.Tensor, blocksize: int = DOUBLE_QUANT_BLOCKSIZE
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(8-bit codes, one fp32 scale per block of scales, offset): nf4's block scales stored as bitsandbytes' double quant does.
+
+    The scales minus their mean go in blocks of 256; each block is divided by its largest |value| and snapped to the
+    nearest of the 256 values of bitsandbytes' dynamic 8-bit map, which is dense near zero, not to even int8 steps.
+    """
+    from bitsandbytes.functional import create_dynamic_map
+
+    code = create_dynamic_map(signed=True)  # sorted, from -1 to 1
+    offset = absmax.float().mean()
+    centred = absmax.float() - offset
+    absmax2 = torch.stack([block.abs().max() for block in centred.split(blocksize)])  # the last block may be shorter
+    scaled = (centred / absmax2.repeat_interleave(blocksize)[: len(centred)]).clamp(-1, 1)
+    codes = torch.bucketize(scaled, (code[:-1] + code[1:]) / 2).to(torch.uint8)  # the nearest value of the map
+    return codes, absmax2, offset.item()
+
+
+def double_dequantize(codes: torch.Tensor, absmax2: torch.Tensor, offset: float,
+                      blocksize: int = DOUBLE_QUANT_BLOCKSIZE) -> torch.Tensor:
+    """The block scales back from 8 bits: map value times its block's scale, plus the offset."""
+    from bitsandbytes.functional import create_dynamic_map
+
+    code = create_dynamic_map(signed=True)
+    return code[codes.long()] * absmax2.repeat_interleave(blocksize)[: len(codes)] + offset
 
 
 def read_weight(model: str | Path, name: str) -> torch.Tensor:

@@ -1,9 +1,13 @@
 """`make gpu-rehearsal`: run lesson notebooks under a GPU profile on stand-in models, offline, and record the results.
 
+With `--solutions` (`make gpu-rehearsal SOLUTIONS=1`) it runs the instructors' notebooks instead: each lesson with its
+exercise solutions, written fresh into build/solutions from the same sources, results in gpu_rehearsal_<profile>_solutions.
+
 Each notebook runs through nbmake with the Hub off and COURSE_MIRROR on a mirror of random-weight stand-ins
 (course_utils.standins). For `t4` the kernel emulates the card: its CUDA memory is capped at 15 GB and
 `gpu_info()` reports 15 GB and compute capability 7.5, so every memory and dtype decision comes out as on a T4.
-The peak GPU memory is measured inside the notebook's kernel. Results merge per notebook into
+The peak GPU memory is measured inside the notebook's kernel,
+and every kernel fails on a request for input (course_utils.kernel_guard). Results merge per notebook into
 benchmarks/results/gpu_rehearsal_<profile>.{json,md}.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from pathlib import Path
 
 from .environment import REPO_ROOT
+from .kernel_guard import write_no_stdin_startup
 from .mirror import ALPACA_DATASET, MirrorError
 from .profiles import OFFLINE_MODEL_ID, PROFILES
 from .standins import STANDINS
@@ -78,13 +83,24 @@ del _course_rehearsal_setup
 '''
 
 
-def notebook_path(key: str) -> Path:
-    """The .ipynb whose name starts with `key` (e.g. "05")."""
-    matches = sorted(NOTEBOOK_DIR.glob(f"{key}*.ipynb"))
+def notebook_path(key: str, folder: Path = NOTEBOOK_DIR) -> Path:
+    """The .ipynb in `folder` whose name starts with `key` (e.g. "05")."""
+    matches = sorted(folder.glob(f"{key}*.ipynb"))
     if not matches:
-        known = " ".join(sorted(p.name[:2] for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")))
+        known = " ".join(sorted(p.name[:2] for p in folder.glob("[0-9][0-9]_*.ipynb")))
         raise MirrorError(f"No notebook starts with {key!r}: choose from {known}.")
     return matches[0]
+
+
+def rehearsal_notebooks(keys: list[str], solutions: bool, solutions_dir: Path | None = None) -> list[Path]:
+    """The learners' notebooks, or the instructors' (solutions written fresh from each .py source) for `keys`."""
+    if not solutions:
+        return [notebook_path(key) for key in keys]
+    from .exercises import SOLUTIONS, write_solutions  # jupytext, needed only here
+
+    solutions_dir = solutions_dir or SOLUTIONS
+    sources = [NOTEBOOK_DIR / f"{notebook_path(key).stem}.py" for key in keys]
+    return [write_solutions(source, solutions_dir) for source in sources]
 
 
 def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
@@ -92,7 +108,8 @@ def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
     profile = PROFILES[profile_name]
     ids: list[str] = []
     for path in paths:
-        source = path.with_suffix(".py").read_text(encoding="utf-8") if path.with_suffix(".py").exists() else path.read_text()
+        source_file = NOTEBOOK_DIR / f"{path.stem}.py"  # the one source, for learners' and solutions' notebooks alike
+        source = source_file.read_text(encoding="utf-8") if source_file.exists() else path.read_text()
         for field in re.findall(r"profile\.(\w+_model)\b", source):
             ids.append(getattr(profile, field))
         if "tokenizer_models" in source:
@@ -119,6 +136,7 @@ def gpu_name() -> str:
 
 def error_line(log: str) -> str:
     """The last exception line of a failed run's log, short enough for a table cell."""
+    log = re.sub(r"\x1b\[[0-9;]*m", "", log)  # IPython colours its tracebacks
     lines = [l.strip() for l in log.splitlines() if re.match(r"^\s*(E\s+)?[\w.]*(Error|Exception|Interrupt)\b", l)]
     line = lines[-1] if lines else (log.strip().splitlines() or ["failed"])[-1]
     return re.sub(r"^E\s+", "", line)[:240]
@@ -163,7 +181,8 @@ def merge_results(old: dict | None, new_rows: list[dict], header: dict) -> dict:
 def results_markdown(results: dict) -> str:
     """The results as a table, with what was emulated and why the speed is not a T4's."""
     profile = results["profile"]
-    lines = [f"# GPU rehearsal: profile `{profile}`", ""]
+    lines = [f"# GPU rehearsal: profile `{profile}`" + (", instructors' notebooks (with solutions)"
+                                                       if results.get("solutions") else ""), ""]
     if profile == "t4":
         lines += ["T4 emulated: each notebook's kernel is capped at 15 GB of GPU memory "
                   "(`torch.cuda.set_per_process_memory_fraction`) and `gpu_info()` reports 15 GB and compute capability "
@@ -183,11 +202,13 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(profile: str, rows: list[dict], versions: dict, results_dir: Path = RESULTS_DIR) -> Path:
+def write_results(profile: str, rows: list[dict], versions: dict, results_dir: Path = RESULTS_DIR,
+                  solutions: bool = False) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"gpu_rehearsal_{profile}.json"
+    path = results_dir / f"gpu_rehearsal_{profile}{'_solutions' if solutions else ''}.json"
     old = json.loads(path.read_text()) if path.exists() else None
-    results = merge_results(old, rows, {"profile": profile, "versions": versions})
+    header = {"profile": profile, "versions": versions, **({"solutions": True} if solutions else {})}
+    results = merge_results(old, rows, header)
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     path.with_suffix(".md").write_text(results_markdown(results))
     return path
@@ -207,6 +228,15 @@ def kernel_env(profile: str, mirror: Path | None, ipython_dir: Path) -> dict:
     return env
 
 
+def prepare_ipython_dir(ipython_dir: Path) -> Path:
+    """The IPYTHONDIR of every rehearsal kernel: the peak-memory startup file and the no-input guard."""
+    startup = Path(ipython_dir) / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-course-rehearsal.py").write_text(KERNEL_STARTUP)
+    write_no_stdin_startup(Path(ipython_dir))
+    return Path(ipython_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.rehearsal", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, choices=sorted(PROFILES))
@@ -216,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per notebook (nbmake)")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs pytest/nbmake")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--solutions", action="store_true",
+                        help="run the instructors' notebooks (lessons with their exercise solutions) instead")
     args = parser.parse_args(argv)
     try:
         keys = args.notebooks.split() or sorted(p.name[:2] for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-        paths = [notebook_path(key) for key in keys]
+        paths = rehearsal_notebooks(keys, args.solutions)
         mirror = None
         layers = "full" if args.layers is None else str(args.layers)
         if not PROFILES[args.profile].offline:
@@ -233,17 +265,16 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     rows, versions, gpu = [], package_versions(), gpu_name()
+    log_dir = REPO_ROOT / "build" / f"rehearsal-{args.profile}{'-solutions' if args.solutions else ''}"
     with tempfile.TemporaryDirectory(prefix="ipython-") as ipython_dir:
-        startup = Path(ipython_dir) / "profile_default" / "startup"
-        startup.mkdir(parents=True)
-        (startup / "00-course-rehearsal.py").write_text(KERNEL_STARTUP)
-        env = kernel_env(args.profile, mirror, Path(ipython_dir))
+        env = kernel_env(args.profile, mirror, prepare_ipython_dir(Path(ipython_dir)))
         for path in paths:
-            row = run_one(path, env, args.timeout, args.python, REPO_ROOT / "build" / f"rehearsal-{args.profile}")
+            row = run_one(path, env, args.timeout, args.python, log_dir)
             row.update({"layers": layers if mirror else "n/a", "gpu": gpu,
                         "date": dt.date.today().isoformat()})
             rows.append(row)
-            print(f"[rehearsal] results: {write_results(args.profile, [row], versions, args.results_dir)}", flush=True)
+            written = write_results(args.profile, [row], versions, args.results_dir, solutions=args.solutions)
+            print(f"[rehearsal] results: {written}", flush=True)
     return 0 if all(row["result"] == "pass" for row in rows) else 1
 
 

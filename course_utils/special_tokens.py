@@ -26,7 +26,10 @@ def load_published_tokenizer(model_id: str, profile: Profile) -> PreTrainedToken
     """The tokenizer as its model card loads it: hand-set special tokens where the repository has no config for them."""
     source = resolve_model(model_id, profile)
     if profile.offline or model_id not in HAND_SET_SPECIAL_TOKENS:  # offline, model_id stands for SmolLM2
-        return AutoTokenizer.from_pretrained(source)
+        # EXAONE-3.0's config.json names remote code (auto_map) for a model type transformers 5.23 lacks: with
+        # trust_remote_code left at None, AutoConfig asks "Do you wish to run the custom code? [y/N]" and waits.
+        # False refuses at once; AutoTokenizer then reads the plain config and the tokenizer files, which need no code.
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     settings = HAND_SET_SPECIAL_TOKENS[model_id]
     tokenizer = PreTrainedTokenizerFast.from_pretrained(source, **settings)
     published = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)

@@ -211,7 +211,9 @@ seed_source = resolve_model(seed_sentiment_model, profile)
 head_model, loading = AutoModelForSequenceClassification.from_pretrained(seed_source, output_loading_info=True)
 print("체크포인트에 없어 무작위로 만든 텐서 (LOAD REPORT의 MISSING):", sorted(loading["missing_keys"]))
 untrained = pipeline("text-classification", model=head_model, tokenizer=AutoTokenizer.from_pretrained(seed_source), device=device)
-untrained.model.config.pad_token_id = untrained.tokenizer.pad_token_id or untrained.tokenizer.eos_token_id
+# batches need the pad id in the model's config; BERT and ELECTRA pad with id 0, which `or` would wrongly skip
+untrained.model.config.pad_token_id = (untrained.tokenizer.pad_token_id if untrained.tokenizer.pad_token_id is not None
+                                       else untrained.tokenizer.eos_token_id)
 predictions = untrained([text for text, _ in reviews])
 for (text, label), pred in zip(reviews, predictions):
     print(f"정답 {label} | 예측 {pred['label']} ({pred['score']:.2f}) | {text}")

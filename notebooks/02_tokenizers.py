@@ -132,7 +132,9 @@ print(f"pad = {profile.pad_token!r} → 손실에 남은 EOS:", eos_labels_kept(
 # %%
 from course_utils.models import model_skeleton  # course_utils/models.py: a profile's model and tokenizer
 
-reserved = sorted(t for t in tokenizer.get_vocab() if t.startswith("<|reserved_special_token_"))
+RESERVED = "<|reserved_special_token_"
+# by the number in the name: sorted as text, "…_9|>" would come after "…_250|>"
+reserved = sorted((t for t in tokenizer.get_vocab() if t.startswith(RESERVED)), key=lambda t: int(t[len(RESERVED):-2]))
 print(f"예약 특수 토큰 {len(reserved)}개" + (f": {reserved[0]} … {reserved[-1]}" if reserved else ""))
 skeleton = model_skeleton(profile.chat_model, profile)
 grown = AutoTokenizer.from_pretrained(resolve_model(profile.chat_model, profile))
@@ -170,15 +172,21 @@ print(tokenizer.decode(new_tokens))
 print(f"새 토큰 {len(new_tokens)}개 (상한 60) | 마지막 토큰이 EOS인가: {int(new_tokens[-1]) == tokenizer.eos_token_id}")
 
 # %% [markdown]
-# 채팅 모델은 **턴 끝 토큰**에서 멈춰야 합니다. SmolLM2는 턴 끝 `<|im_end|>`가 곧 EOS라서 위 호출로 충분했지만,
-# Llama-3-Instruct는 EOS가 `<|end_of_text|>`(128001)이고 한 턴은 `<|eot_id|>`(128009)로 끝납니다. EOS만 넘기면 답이 턴 끝을
-# 지나 다음 턴을 지어냅니다. 그래서 `eos_token_id=[128001, 128009]`처럼 둘 다 넘깁니다(Meta의 `generation_config.json`도 같습니다).
-# `course_utils.generation.stop_token_ids`가 토크나이저와 모델 설정에서 이 목록을 만들고, 강의의 `generate`는 언제나 이것을 씁니다.
+# 채팅 모델은 **턴 끝 토큰**에서 멈춰야 합니다. SmolLM2(`cpu`)는 턴 끝 `<|im_end|>`가 곧 EOS입니다. Llama 3 계열에는 글 끝
+# `<|end_of_text|>`와 턴 끝 `<|eot_id|>`가 따로 있고, 그중 어느 것이 토크나이저의 EOS인지는 저장소와 그 버전에 따라 다릅니다
+# (Meta는 2024년 5월에 Instruct 저장소 토크나이저의 EOS를 `<|end_of_text|>`에서 `<|eot_id|>`로 바꾸었습니다). 턴 끝이 EOS가 아닌
+# 모델에 EOS만 넘기면 답이 턴 끝을 지나 다음 턴을 지어냅니다. 그래서 짐작하지 말고, 불러온 토크나이저와 모델의
+# `generation_config`가 무엇을 끝으로 삼는지 출력해 봅니다. `course_utils.generation.stop_token_ids`는 둘에 채팅 템플릿의 턴 끝
+# 토큰을 더해 멈춤 목록을 만들고, 강의의 `generate`는 언제나 이것을 씁니다.
 
 # %%
 from course_utils.generation import stop_token_ids  # course_utils/generation.py: batched greedy generation
 
-print("멈춤 토큰:", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_token_ids(tokenizer, model)])
+configured = model.generation_config.eos_token_id
+configured = configured if isinstance(configured, list) else [configured]
+print(f"토크나이저의 EOS           : {tokenizer.eos_token!r} (id {tokenizer.eos_token_id})")
+print("generation_config의 EOS    :", [(i, tokenizer.convert_ids_to_tokens(i)) for i in configured if i is not None])
+print("멈춤 토큰 (stop_token_ids) :", [(i, tokenizer.convert_ids_to_tokens(i)) for i in stop_token_ids(tokenizer, model)])
 
 # %% [markdown]
 # 학습용 텍스트는 그래서 항상 `... + tokenizer.eos_token`으로 끝납니다 (05강의 Alpaca 프롬프트도 같습니다). 토큰으로 보면 마지막 id가 EOS입니다.
@@ -208,6 +216,11 @@ print(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_pro
 #
 # ## 8. 한국어 압축률: 같은 뜻, 다른 토큰 수
 # 토큰이 많을수록 학습과 생성이 느리고, 같은 `max_length`에 담기는 내용이 줄어듭니다. 같은 뜻의 한국어와 영어 문장을 프로필의 토크나이저들로 세어 봅니다. UTF-8 바이트 수는 "토크나이저가 아무것도 합치지 못할 때"의 기준선입니다.
+#
+# EXAONE-3.0의 `config.json`은 저장소의 파이썬 코드(`auto_map`)를 가리키고, transformers 5.23에는 `exaone` 구조가 없습니다. 그래서
+# `trust_remote_code`를 비워 두면 `AutoTokenizer`가 "Do you wish to run the custom code? [y/N]"라고 묻고 답을 기다립니다(`y`면 그 코드를
+# 내려받아 실행합니다). 토크나이저 파일에는 코드가 필요 없으므로 `load_published_tokenizer`는 `trust_remote_code=False`를 넘겨 묻지 않고
+# 거절합니다(`course_utils/special_tokens.py`). 이때 "`exaone` 유형의 모델" 경고가 한 번 나올 수 있는데, 그 구조를 모른다는 뜻일 뿐입니다.
 
 # %%
 pairs = [
@@ -227,6 +240,9 @@ rows.append(("UTF-8 bytes", sum(len(k.encode()) for k, _ in pairs), sum(len(e.en
 print(f"{'tokenizer':<40}{'ko tokens':>10}{'en tokens':>10}{'ko/en':>8}")
 for name, ko, en in rows:
     print(f"{name:<40}{ko:>10}{en:>10}{ko / en:>8.2f}")
+ratios = sorted((ko / en, name) for name, ko, en in rows[:-1])  # the tokenizers, without the bytes baseline
+print(f"\n이 {len(pairs)}쌍에서 한국어는 영어의 {ratios[0][0]:.2f}배({ratios[0][1]})"
+      + (f"에서 {ratios[-1][0]:.2f}배({ratios[-1][1]})" if len(ratios) > 1 else "") + "의 토큰을 씁니다.")
 
 # %%
 import matplotlib.pyplot as plt
@@ -246,7 +262,7 @@ plt.show()
 # - pad는 배치를 맞추기 위한 채움이고, 그 자리의 레이블은 `-100`으로 손실에서 뺀다.
 # - pad를 EOS와 같게 두면 콜레이터가 진짜 EOS까지 지워 모델이 멈추는 법을 못 배운다. 예약된 특수 토큰을 pad로 쓰면 임베딩을 바꿀 필요도 없다.
 # - 학습 텍스트는 EOS로 끝나야 하고, 대화 형식은 `apply_chat_template`로 만든다.
-# - 한국어는 토크나이저에 따라 영어보다 몇 배 많은 토큰을 쓴다: 모델 선택과 `max_length`에 영향을 준다.
+# - 같은 뜻이라도 한국어가 영어보다 토큰을 얼마나 더 쓰는지는 토크나이저마다 다르다(8절 표의 `ko/en`): 모델 선택과 `max_length`에 영향을 준다.
 #
 # ## 연습 문제
 # - **기초**: 여러분의 이름과 좋아하는 문장을 `tokenize`해 보고, 한 글자가 몇 개의 토큰이 되는지 세어 보세요.

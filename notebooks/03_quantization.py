@@ -443,7 +443,7 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 # ## 연습 문제
 # - **기초**: `nf4_quantize(weight, blocksize=...)`에서 blocksize를 32, 64, 256으로 바꿔 평균 제곱 오차와 가중치당 비트 수(4 + 32/blocksize)를 표로 만들어 보세요.
 # - **응용**: `VARIANTS`에 `llm_int8_threshold`를 바꾼 8-bit 설정이나 `bnb_4bit_quant_storage`를 바꾼 4-bit 설정을 더해, 메모리와 퍼플렉서티가 어떻게 변하는지 재 보세요.
-# - **도전**: 이중 양자화를 손으로 구현해 보세요. absmax 벡터에서 평균을 빼고 256개씩 블록으로 나눠 8비트로 양자화한 뒤, `bnb_functional.quantize_4bit(..., compress_statistics=True)`의 `quant_state.state2`와 비교하세요.
+# - **도전**: 이중 양자화를 손으로 구현해 보세요. absmax 벡터에서 평균을 빼고 256개씩 블록으로 나눠, bitsandbytes의 동적 8비트 지도(`bitsandbytes.functional.create_dynamic_map()`)로 양자화한 뒤, `bnb_functional.quantize_4bit(..., compress_statistics=True)`의 `quant_state.absmax`(8비트 코드)와 `quant_state.state2`와 비교하세요.
 
 # %% tags=["solution"]
 # 풀이 (기초): 블록이 작을수록 오차가 줄지만 absmax(32비트)가 늘어 가중치당 비트가 커집니다.
@@ -467,14 +467,27 @@ for threshold in (6.0, 1.0):
 pd.DataFrame(threshold_rows).set_index("threshold")
 
 # %% tags=["solution"]
-# 풀이 (도전): 이중 양자화를 손으로. absmax에서 평균을 빼고 256개씩 블록의 absmax를 구하면 bitsandbytes의 state2와 같습니다.
+# 풀이 (도전): 이중 양자화를 손으로. bitsandbytes는 absmax에서 평균(offset)을 빼고 256개씩 블록마다 절댓값의 최댓값으로 나눈 뒤,
+# 균등한 int8 눈금이 아니라 동적 8비트 지도(`create_dynamic_map()`, 0 근처가 촘촘한 256개 값) 중 가장 가까운 값으로 바꿉니다.
+import inspect
+
+from bitsandbytes.functional import create_dynamic_map
+
+# course_utils/quantization.py: quantization by hand
+from course_utils.quantization import DOUBLE_QUANT_BLOCKSIZE, double_dequantize, double_quantize
+
+print(inspect.getsource(double_quantize))
+dynamic = create_dynamic_map(signed=True)
+print(f"dynamic map: {len(dynamic)} values, {(dynamic.abs() < 0.1).sum().item()} of them within ±0.1 "
+      f"(an even int8 grid: {(torch.arange(-127, 128).abs() / 127 < 0.1).sum().item()})")
 packed_dq, state_dq = bnb_functional.quantize_4bit(weight.to(device), blocksize=64, quant_type="nf4", compress_statistics=True)
-offset = absmax.mean()
-centred = (absmax - offset).reshape(-1, 256)
-absmax2_by_hand = centred.abs().max(dim=1).values
-codes_by_hand = torch.round(centred / absmax2_by_hand[:, None] * 127).clamp(-127, 127)
-print(f"offset: by hand {offset.item():.6f} | bitsandbytes {float(state_dq.offset):.6f}")
-print(f"max |absmax2 by hand - state2.absmax|: {(absmax2_by_hand - state_dq.state2.absmax.cpu()).abs().max().item():.2e}")
-restored_absmax = codes_by_hand / 127 * absmax2_by_hand[:, None] + offset
-print(f"absmax restored from 8 bits: max relative error {((restored_absmax.flatten() - absmax) / absmax).abs().max().item():.2%}")
+codes, absmax2, offset = double_quantize(absmax)
+print(f"offset: by hand {offset:.6f} | bitsandbytes {float(state_dq.offset):.6f}")
+print(f"scales of the scales equal: {torch.equal(absmax2, state_dq.state2.absmax.cpu())} | "
+      f"same 8-bit codes as bitsandbytes: {(codes == state_dq.absmax.cpu()).float().mean().item():.2%}")
+restored_absmax = double_dequantize(codes, absmax2, offset)
+block_max = absmax2.repeat_interleave(DOUBLE_QUANT_BLOCKSIZE)[: len(absmax)]
+even_int8 = torch.round((absmax - offset) / block_max * 127) / 127 * block_max + offset  # what an even grid would give
+for name, restored in (("dynamic map", restored_absmax), ("even int8 grid", even_int8)):
+    print(f"absmax restored from 8 bits ({name}): mean relative error {((restored - absmax) / absmax).abs().mean().item():.3%}")
 

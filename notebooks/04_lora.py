@@ -31,7 +31,7 @@
 # - `LoraConfig`의 r, lora_alpha, lora_dropout, bias, task_type, target_modules를 설명하고, r에 따라 학습 파라미터 수가 어떻게 변하는지 계산한다.
 # - 작은 과제에서 LoRA를 실제로 학습해 손실이 줄고 답이 바뀌는 것을 본다.
 # - 어댑터를 저장·불러오기·병합(`merge_and_unload`)하고, 한 기본 모델에 여러 어댑터를 바꿔 끼운다.
-# - QLoRA(4-bit 기본 모델 + 어댑터)의 준비 단계 `prepare_model_for_kbit_training`, 그래디언트 체크포인팅, `enable_input_require_grads`를 설명한다.
+# - QLoRA(4-bit 기본 모델 + 어댑터)의 준비 `prepare_model_for_kbit_training`과 그래디언트 체크포인팅(`use_reentrant=False`), 그리고 그 안에서 불리는 `enable_input_require_grads`를 설명한다.
 #
 # ## 소요 시간과 하드웨어
 # | 프로필 | 모델 | 시간 |
@@ -68,8 +68,10 @@ from transformers.utils import logging as transformers_logging
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; repeated progress bars would only bury the results
     transformers_logging.disable_progress_bar()
-# peft 0.21 still calls a transformers property renamed in 5.x; the warning is about the libraries, not this lesson
+# peft 0.21 still calls transformers names renamed in 5.x (is_gradient_checkpointing, gradient_checkpointing_enable,
+# now activation_checkpointing_enable); these FutureWarnings are about the libraries, not this lesson
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+warnings.filterwarnings("ignore", message="`gradient_checkpointing_enable` is deprecated.*", category=FutureWarning)
 model_id = profile.sft_model
 preset = profile.sft  # r, alpha, learning rate and batch size for this hardware
 
@@ -158,7 +160,10 @@ tokenizer = load_tokenizer(model_id, profile)
 def fresh_base():
     """The frozen base model, loaded again: merging and adapters change the object they are given."""
     model = load_causal_lm(model_id, profile)
-    return prepare_model_for_kbit_training(model) if profile.load_in_4bit else model
+    if not profile.load_in_4bit:
+        return model
+    # without these kwargs peft passes {} and torch checkpoints reentrantly, with a warning (section 6 explains)
+    return prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 base = fresh_base()
@@ -258,6 +263,7 @@ import json
 
 from course_utils.environment import DATA_DIR  # course_utils/environment.py: where the course runs
 from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
+from course_utils.prompts import with_bos  # course_utils/prompts.py: the one Alpaca prompt
 
 rows = [json.loads(line) for line in (DATA_DIR / "lora_toy_task.jsonl").read_text().splitlines()]
 train_rows = [r for r in rows if r["split"] == "train"]
@@ -272,7 +278,8 @@ def accuracy(answers: list[str], task: str) -> float:
     return sum(a == r[task] for a, r in zip(answers, test_rows)) / len(test_rows)
 
 
-test_prompts = [prompt(r) for r in test_rows]
+# generate() tokenizes without special tokens, so the prompts carry the BOS the training batches below will have
+test_prompts = with_bos(tokenizer, [prompt(r) for r in test_rows])
 base_answers = generate(model, tokenizer, test_prompts, max_new_tokens=8)  # B = 0: still the base model
 print(f"{len(train_rows)} train / {len(test_rows)} test; base model sentiment accuracy: {accuracy(base_answers, 'sentiment'):.0%}")
 pd.DataFrame({"review": [r["review"] for r in test_rows[:4]], "label": [r["sentiment"] for r in test_rows[:4]],
@@ -281,12 +288,14 @@ pd.DataFrame({"review": [r["review"] for r in test_rows[:4]], "label": [r["senti
 # %% [markdown]
 # 학습 배치를 만듭니다. 프롬프트 뒤에 정답과 끝 토큰(EOS)을 붙이고, 손실은 정답 부분에서만 계산하도록 프롬프트
 # 위치의 라벨을 -100(무시)으로 둡니다. 그래야 모델이 리뷰를 외우는 대신 답하는 법을 배웁니다.
+# 프롬프트는 토크나이저 기본값으로 토큰화해, 토크나이저가 쓰는 시작 토큰(BOS: Llama 3의 `<|begin_of_text|>`, SmolLM2는 없음)이
+# 앞에 붙습니다. 모델은 사전학습에서 늘 BOS 뒤의 텍스트를 보았고, 05강의 TRL도 같은 기본값으로 토큰화합니다.
 
 # %%
 def make_batch(batch_rows: list[dict], task: str) -> dict[str, torch.Tensor]:
     ids, labels = [], []
     for row in batch_rows:
-        prompt_ids = tokenizer(prompt(row), add_special_tokens=False)["input_ids"]
+        prompt_ids = tokenizer(prompt(row))["input_ids"]  # the tokenizer's defaults: its BOS, where it uses one
         answer_ids = tokenizer(" " + row[task] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
         ids.append(prompt_ids + answer_ids)
         labels.append([-100] * len(prompt_ids) + answer_ids)
@@ -300,7 +309,8 @@ def make_batch(batch_rows: list[dict], task: str) -> dict[str, torch.Tensor]:
 
 
 example = make_batch(train_rows[:1], "sentiment")
-print([tokenizer.decode([t]) for t in example["input_ids"][0][-9:]])
+print("first token:", repr(tokenizer.decode(example["input_ids"][0][:1])), "| last tokens:",
+      [tokenizer.decode([t]) for t in example["input_ids"][0][-9:]])
 print(example["labels"][0][-9:].tolist())
 
 # %% [markdown]
@@ -383,7 +393,7 @@ from peft import PeftModel
 del model, base
 _ = gc.collect()
 reloaded = PeftModel.from_pretrained(fresh_base(), adapters_dir / "sentiment").eval()
-check = tokenizer(test_prompts[:4], return_tensors="pt", padding=True).to(reloaded.device)
+check = tokenizer(test_prompts[:4], return_tensors="pt", padding=True, add_special_tokens=False).to(reloaded.device)
 with torch.no_grad():
     unmerged_logits = reloaded(**check).logits.float()
     merged_model = reloaded.merge_and_unload()
@@ -434,16 +444,20 @@ pd.DataFrame({"review": [r["review"] for r in test_rows], **answers}).head(6)
 # %% [markdown]
 # ## 6. QLoRA: 4-bit로 얼린 기본 모델 + 더 높은 정밀도의 어댑터
 #
-# 기본 모델을 nf4(03 노트북)로 불러오고, 그 위의 A, B만 fp32(또는 bf16)로 학습합니다. 준비는 세 단계입니다.
+# 기본 모델을 nf4(03 노트북)로 불러오고, 그 위의 A, B만 fp32(또는 bf16)로 학습합니다. 준비는 두 번의 호출입니다.
 # 1. `prepare_model_for_kbit_training`: 양자화되지 않은 파라미터를 **모두** fp32로 올리고 기본 모델을 얼립니다. 정규화 층만이
 #    아니라 `embed_tokens`와 `lm_head`도 포함됩니다. Llama-3-8B에서 이 둘은 128,256 × 4,096 × 2 ≈ 1.05 B 파라미터라,
 #    fp16 2 GiB가 fp32 4 GiB로 **약 2 GiB 늘어납니다**(T4 15 GB에서 무시할 수 없는 몫).
 # 2. 그래디언트 체크포인팅(transformers 5에서는 `activation_checkpointing_enable`, 옛 이름 `gradient_checkpointing_enable`):
-#    층마다의 활성값을 저장하지 않고 역전파 때 다시 계산해, 시간을 조금 더 쓰고 메모리를 크게 아낍니다.
-# 3. `enable_input_require_grads`: 임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 합니다. 이것이 꼭 필요한 것은
-#    **reentrant** 체크포인팅(`use_reentrant=True`)뿐입니다: 그 방식은 입력이 그래디언트를 요구하지 않는 구간을 통째로
-#    역전파에서 빼 버려 어댑터에 그래디언트가 오지 않습니다. 원래 강의는 `use_reentrant=True`(옛 기본값)를 썼기 때문에 이
-#    호출이 필요했습니다. 이 강의는 `use_reentrant=False`를 쓰므로 없어도 되지만, reentrant로 바꿔도 안전하도록 남겨 둡니다.
+#    층마다의 활성값을 저장하지 않고 역전파 때 다시 계산해, 시간을 조금 더 쓰고 메모리를 크게 아낍니다. `use_reentrant=False`를
+#    넘깁니다. 빠뜨리면 torch는 옛 방식(reentrant)으로 체크포인팅하며 경고를 냅니다. `prepare_model_for_kbit_training`이 직접
+#    체크포인팅을 켤 때도 같아서(2절의 `fresh_base()`), 그때는 `gradient_checkpointing_kwargs={"use_reentrant": False}`를 넘깁니다.
+#    넘기지 않으면 peft가 빈 설정 `{}`을 전해 reentrant가 됩니다.
+#
+# 원래 강의의 세 번째 단계 `enable_input_require_grads`(임베딩이 얼어 있어도 그 출력이 그래디언트를 요구하게 함)는 따로 부르지
+# 않습니다. transformers 5의 `activation_checkpointing_enable`이 입력이 `input_ids`인 모델에서는 안에서 이 함수를 부르기
+# 때문입니다(아래 출력에서 확인합니다). 이 함수가 꼭 필요한 것은 **reentrant** 체크포인팅뿐입니다: 그 방식은 입력이 그래디언트를
+# 요구하지 않는 구간을 통째로 역전파에서 빼 버려 어댑터에 그래디언트가 오지 않습니다.
 #
 # `device_map={"": 0}`은 "이름이 `""`인 모듈, 즉 모델 전체를 GPU 0에" 올리라는 뜻입니다. `"auto"`는 GPU가 모자라면 일부 층을
 # CPU로 내리는데, 4-bit 학습은 층이 CPU에 있으면 실패하거나 매우 느려지므로 한 GPU에 통째로 올리도록 못 박습니다.
@@ -467,7 +481,10 @@ qmodel = AutoModelForCausalLM.from_pretrained(
 )
 qmodel = prepare_model_for_kbit_training(qmodel, use_gradient_checkpointing=False)  # step 2 is done explicitly below
 qmodel.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-qmodel.enable_input_require_grads()
+probe_ids = torch.tensor([[1, 2, 3]], device=qmodel.device)
+print("checkpointing:", qmodel.model.layers[0]._gradient_checkpointing_func.keywords,
+      "| frozen embedding's output requires grad (enable_input_require_grads ran inside):",
+      qmodel.get_input_embeddings()(probe_ids).requires_grad)
 qmodel = get_peft_model(qmodel, lora_config)
 qmodel.print_trainable_parameters()
 layer = qmodel.base_model.model.model.layers[0].self_attn.q_proj
@@ -494,6 +511,19 @@ print(f"loss on the same batch: {loss.item():.3f} -> {after.item():.3f}; adapter
 print(f"4-bit base footprint: {qmodel.get_base_model().get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]
+# 연습 문제는 저마다 `fresh_base()`로 기본 모델을 새로 불러옵니다. T4 한 장(15 GB)에는 8B 모델 둘이 함께 들어가지 않으므로,
+# 그 전에 이 절이 잡고 있는 것을 모두 놓습니다: `qmodel`이 남으면 모델 전체가, `layer`가 남으면 그 층이, 옵티마이저가 남으면
+# 어댑터 파라미터와 그 상태가 메모리에 남습니다. 배치와 손실도 함께 지웁니다. `gc.collect()`는 순환 참조로 남은 객체까지 지금
+# 치우고, `torch.cuda.empty_cache()`는 비운 GPU 메모리를 드라이버에 돌려줍니다. 풀이도 모델 하나를 다 쓰면 같은 식으로 놓습니다.
+
+# %%
+del qmodel, layer, optimizer, batch, loss, after, grad_norm
+_ = gc.collect()
+if torch.cuda.is_available():
+    torch.cuda.empty_cache()
+    print(f"GPU memory still allocated: {torch.cuda.memory_allocated() / 2**30:.2f} GiB")
+
+# %% [markdown]
 # 이 노트북 전체에 걸린 시간입니다.
 
 # %%
@@ -502,10 +532,12 @@ print(f"notebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 # %% [markdown]
 # ## 요약
 # - LoRA는 `W0 + (alpha/r)·B·A`입니다. 직접 만든 몇 줄짜리 층이 같은 A, B에서 peft와 같은 출력을 냈습니다.
-# - 학습 파라미터는 층마다 `r·(in + out)`개로, 위 표처럼 8B 모델에서도 전체의 1% 안팎입니다.
+# - 학습 파라미터는 층마다 `r·(in + out)`개입니다. 2절의 표에서 Llama-3-8B는 r=16일 때 기본 모델의 약 0.5%이고,
+#   같은 r이면 모델이 클수록 그 비율은 더 작아집니다(표의 두 모델을 비교해 보세요).
 # - 작은 과제에서 수십 스텝만에 손실이 줄고, 기본 모델이 모르던 형식(한국어 라벨 한 단어)으로 답하게 되었습니다.
 # - 어댑터 파일은 기본 모델보다 훨씬 작고, 병합해도 로짓이 같으며, 한 기본 모델에 여러 어댑터를 바꿔 끼울 수 있습니다.
-# - QLoRA는 4-bit로 얼린 기본 모델 위에서 어댑터만 학습합니다. 준비 세 단계를 거치면 그래디언트가 어댑터까지 흐릅니다.
+# - QLoRA는 4-bit로 얼린 기본 모델 위에서 어댑터만 학습합니다. `prepare_model_for_kbit_training`과 `use_reentrant=False`
+#   체크포인팅(안에서 `enable_input_require_grads`까지)을 거치면 그래디언트가 어댑터까지 흐릅니다.
 #
 # ## 연습 문제
 # - **기초**: `target_modules`를 `["q_proj", "v_proj"]`로 줄여 학습 파라미터 수와 감정 정확도가 어떻게 변하는지 보세요.
@@ -525,6 +557,7 @@ qv_answers = generate(qv_model, tokenizer, test_prompts, max_new_tokens=8)
 print(f"sentiment accuracy (12 unseen reviews): q,v only {accuracy(qv_answers, 'sentiment'):.0%} after {solution_steps} steps | "
       f"all seven {accuracy(sentiment_answers, 'sentiment'):.0%} after {steps} steps")
 del qv_model
+_ = gc.collect()  # one 8B model at a time: the next solution loads its own
 
 # %% tags=["solution"]
 # 풀이 (응용): alpha = 2r이면 배율 alpha/r이 2로 같고, alpha = 16 고정이면 r이 클수록 배율이 작아져 느리게 배웁니다.
@@ -539,6 +572,7 @@ for r in (4, 64):
         trial_history = train_lora(trial, "sentiment", steps=short_steps)
         ax.plot([h["step"] for h in trial_history], [h["loss"] for h in trial_history], label=f"r={r}, alpha={alpha} (x{alpha / r:g})")
         del trial
+        _ = gc.collect()
 ax.set_xlabel("step")
 ax.set_ylabel("loss")
 ax.legend()
@@ -574,5 +608,6 @@ else:
                 setattr(layer.self_attn, name, lora.base)
     merged_answers = generate(by_hand, tokenizer, test_prompts, max_new_tokens=8)
     print(f"accuracy by hand {accuracy(hand_answers, 'sentiment'):.0%}; merged answers identical: {hand_answers == merged_answers}")
-    del by_hand
+    del by_hand, loras, layer, lora  # the loops above bound a decoder layer and a LoRALinear of by_hand
+    _ = gc.collect()
 

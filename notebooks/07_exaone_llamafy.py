@@ -460,11 +460,20 @@ else:
 # 메모리 계획 (T4: GPU 15 GB, Colab RAM 12.7 GB): 두 8B 모델을 16비트로 동시에 올리지 않습니다.
 # - 변환본은 4-bit nf4로 GPU에 올립니다 (약 5.5 GB).
 # - 참조 구현은 `StreamedCheckpoint`로 텐서를 **쓰는 순간에** 하나씩 디스크에서 GPU로 읽어 fp32로 계산하고 바로 버립니다.
-#   그래서 GPU에는 한 번에 텐서 하나(가장 큰 것은 임베딩, fp32로 약 1.7 GB)만 더 올라갑니다. 원본 15.6 GB를 한 번 더 읽으므로 몇 분 걸립니다.
+#   그래서 GPU에는 한 번에 텐서 하나만 더 올라갑니다. 가장 큰 것은 임베딩이고, 원본이 bf16이면 GPU로 읽은 bf16 사본과 fp32로 바꾼
+#   사본이 바뀌는 순간 함께 있습니다(크기는 아래 셀이 텐서 모양에서 계산합니다). 원본 15.6 GB를 한 번 더 읽으므로 몇 분 걸립니다.
 #
 # 변환본이 nf4라서 오차는 9절(fp32, ≤ 1e-4)보다 훨씬 큽니다. 변환이 이름만 바꾼다는 것은 9절이 비트 단위로 보였고, 여기서는 진짜 가중치에서
 # 양자화된 변환본이 참조와 얼마나 같은 계산을 하는지를 봅니다: 최대 오차 하나는 튀는 logit 하나에 좌우되므로, 상대 오차와
 # 각 위치의 1순위 다음 토큰이 같은 비율(top-1 일치율)도 함께 봅니다.
+
+# %%
+# the reference's extra GPU memory at its peak: the largest tensor, read in the source dtype and then cast to fp32
+largest_name, largest_shape = max(shapes.items(), key=lambda item: math.prod(item[1]))
+largest = math.prod(largest_shape)
+print(f"가장 큰 텐서 {largest_name} {tuple(largest_shape)}: fp32로 {largest * 4 / 1e9:.2f} GB. "
+      f"원본이 bf16이면(config의 torch_dtype: {EXAONE_3_0_CONFIG['torch_dtype']}) 바꾸는 순간 bf16 사본과 함께 "
+      f"{largest * (2 + 4) / 1e9:.2f} GB, fp32이면 {largest * 4 / 1e9:.2f} GB")
 
 # %%
 from course_utils.chat_format import chat_text  # course_utils/chat_format.py: chat-template prompts

@@ -108,3 +108,27 @@ def test_non_float_compute_dtype_is_an_error():
 def test_fits_in_memory_keeps_headroom():
     assert fits_in_memory(5.6, 15.0) and not fits_in_memory(14.96, 15.0)
     assert BITS_PER_WEIGHT["nf4+dq"] < BITS_PER_WEIGHT["nf4"] < BITS_PER_WEIGHT["int8"]
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (96, 200)])  # 1,024 block scales, and 300 (a last, partial block of 44)
+def test_double_quant_by_hand_equals_bitsandbytes(shape):
+    """The block scales go through bitsandbytes' dynamic 8-bit map, not linear int8 steps (issue 20, item 13)."""
+    from course_utils.quantization import double_dequantize, double_quantize
+
+    torch.manual_seed(2)
+    weight = torch.randn(*shape) * 0.02
+    _, absmax = nf4_quantize(weight)
+    _, state = bnb_functional.quantize_4bit(weight, blocksize=64, quant_type="nf4", compress_statistics=True)
+    codes, absmax2, offset = double_quantize(absmax)
+    assert offset == pytest.approx(float(state.offset), rel=1e-6)
+    assert torch.equal(absmax2, state.state2.absmax) and torch.equal(state.state2.code, bnb_functional.create_dynamic_map())
+    # bitsandbytes' CPU kernel finds the nearest map value by an approximate binary search: a value within 1e-5 of the
+    # midpoint between two neighbours may go to either. Everywhere else the codes are the same.
+    differ = codes != state.absmax
+    scaled = (absmax - offset) / absmax2.repeat_interleave(256)[: len(absmax)]
+    code = state.state2.code
+    midpoint = (code[codes.long()] + code[state.absmax.long()]) / 2
+    assert differ.float().mean() < 0.01
+    assert ((codes.int() - state.absmax.int()).abs()[differ] == 1).all() and ((scaled - midpoint).abs()[differ] < 1e-5).all()
+    restored = bnb_functional.dequantize_blockwise(state.absmax, state.state2) + state.offset
+    assert (double_dequantize(codes, absmax2, offset) - restored)[~differ].abs().max().item() <= 1e-7

@@ -52,3 +52,36 @@ def test_a_folder_without_those_tokens_is_refused(tmp_path, monkeypatch):
 def test_offline_profile_loads_smollm2_untouched(cpu_profile, offline_tokenizer):
     tokenizer = special_tokens.load_published_tokenizer("skt/kogpt2-base-v2", cpu_profile)
     assert tokenizer.eos_token == offline_tokenizer.eos_token and len(tokenizer) == len(offline_tokenizer)
+
+
+@pytest.fixture
+def exaone_like(tmp_path, monkeypatch):
+    """A folder shaped like EXAONE-3.0's: config.json names remote code (auto_map) for a model_type transformers lacks."""
+    from course_utils.standins import write_exaone_tokenizer
+
+    write_exaone_tokenizer(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "exaone", "architectures": ["ExaoneForCausalLM"],
+        "auto_map": {"AutoConfig": "configuration_exaone.ExaoneConfig",
+                     "AutoModelForCausalLM": "modeling_exaone.ExaoneForCausalLM"},
+    }))
+    monkeypatch.setattr(special_tokens, "resolve_model", lambda model_id, profile: str(tmp_path))
+    return tmp_path
+
+
+def test_exaone_tokenizer_loads_without_a_prompt_or_remote_code(exaone_like, monkeypatch):
+    """Lesson 02 stopped on Colab at "Do you wish to run the custom code? [y/N]" (issue 20, item 4)."""
+    import builtins
+
+    from transformers import dynamic_module_utils
+
+    prompts = []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": prompts.append(prompt) or "n")
+
+    def no_remote_code(*args, **kwargs):
+        raise AssertionError("remote code was loaded")
+
+    monkeypatch.setattr(dynamic_module_utils, "get_class_from_dynamic_module", no_remote_code)
+    tokenizer = special_tokens.load_published_tokenizer("LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct", PROFILES["t4"])
+    assert prompts == []
+    assert tokenizer.eos_token == "[|endofturn|]" and tokenizer.convert_tokens_to_ids("[|endofturn|]") == 361
