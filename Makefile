@@ -40,6 +40,7 @@ colab: install
 # and the instructors' notebooks with solutions in build/solutions. Colab's GPU metadata (accelerator, gpuType T4)
 # travels from each .py header.
 sync: install
+	$(PY) -m course_utils.t4_estimate
 	$(PY) -m course_utils.exercises learner
 	$(PY) -m course_utils.exercises solutions build/solutions
 

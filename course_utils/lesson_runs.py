@@ -10,9 +10,8 @@ from .training import is_finished_run
 
 ALPACA_RUN = "05_alpaca_sft"
 FALLBACK_RUN = "06_fallback_sft"
-# Lesson 06's own short adapter when lesson 05's is missing: 4 steps on cpu (as before), 10 on a GPU, a tenth of
-# lesson 05's 100: about 15 minutes on a T4 by estimate (a tenth of the t4 preset's ~2.5 h per 100 steps, estimated
-# from its FLOPs and the rate seed 002 reached on a T4: benchmarks/README.md).
+# Lesson 06's own short adapter when lesson 05's is missing: 4 steps on cpu (as before), 10 on a GPU; its T4 time
+# comes from course_utils.t4_estimate (README's T4 table).
 SHORT_SFT_STEPS = {"cpu": 4}
 SHORT_SFT_STEPS_GPU = 10
 

@@ -31,6 +31,9 @@ class TrainingPreset:
     # "document": attention within each document of a padding-free batch (course_utils.document_attention);
     # "sdpa": one attention call over the batch's row with a block-diagonal mask
     attention: str = "sdpa"
+    # at most this many held-out rows per evaluation (None: the whole split); an evaluation is a forward pass over
+    # every held-out row, so on a T4 it costs as much as several training steps
+    eval_rows: int | None = None
 
     @property
     def effective_batch_size(self) -> int:
@@ -60,6 +63,8 @@ class Profile:
     persona: TrainingPreset
     offline: bool = False
     extras: dict = field(default_factory=dict)
+    # lesson 05's `FULL_RUN = True`: the seed's length (100 steps x 16 rows on a GPU); None: the same as `sft`
+    sft_full: TrainingPreset | None = None
 
     @property
     def dtype_name(self) -> str:
@@ -73,26 +78,33 @@ _CPU_SFT = TrainingPreset(
     eval_steps=5, save_steps=5, learning_rate=5e-4, optim="adamw_torch", gradient_checkpointing=False,
     padding_free=True,
 )
+_CPU_SFT_FULL = replace(_CPU_SFT, max_steps=20, eval_steps=10, save_steps=10)
 # Lesson 08 on 2 cores: 24 steps of 4 short rows (max 160 tokens) at a high LoRA rate is enough to move the style.
 _CPU_PERSONA = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=1, max_length=160, max_steps=24,
     eval_steps=4, save_steps=24, learning_rate=2e-3, optim="adamw_torch", gradient_checkpointing=False,
 )
-# Seed 002 trained batch 2 x accumulation 8 for 100 steps on Llama-3-8B; both GPU presets keep that effective batch.
-# Values measured by benchmarks/sft_benchmark.py (benchmarks/results/): padding-free batches drop the 45 % of
-# positions that were padding; the T4 preset peaks at 6.7 GiB (8.0 GiB for 4 rows of 1,024 tokens).
+# Seed 002 trained batch 2 x accumulation 8 for 100 steps on Llama-3-8B; the seed-length GPU preset keeps that
+# effective batch. Values measured by benchmarks/sft_benchmark.py (benchmarks/results/): padding-free batches drop the
+# 45 % of positions that were padding; it peaks at 6.7 GiB on a T4's settings (8.0 GiB for 4 rows of 1,024 tokens).
 # GPU eval_steps: enough validation points for a curve (4 in SFT's 100 steps, 8 in the persona's 80), and
 # save_steps stays a multiple of them so load_best_model_at_end can be switched on.
-_T4_SFT = TrainingPreset(
+_T4_SFT_FULL = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=4, max_length=1024, max_steps=100,
     eval_steps=25, save_steps=50, learning_rate=2e-4, optim="adamw_8bit", gradient_checkpointing=True,
     padding_free=True,
 )
+# Lesson 05's t4 default fits a 90-minute class: training and its evaluations stay within 4.6 PFLOP by the FLOP model
+# (45 min at 1.7 TFLOP/s; tests/test_t4_estimate.py holds it). 60 steps x 8 rows are the 480 rows of Unsloth's
+# Llama-3-8B T4 notebook; rows up to 512 tokens (about 5 % of alpaca-cleaned's are longer, reported and dropped);
+# 4 evaluations (before, 20, 40, 60) of 50 held-out rows give the curve.
+_T4_SFT = replace(_T4_SFT_FULL, per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=512,
+                  max_steps=60, eval_steps=20, save_steps=20, eval_rows=50)
 # Checkpointing stays on: without it the same 16 rows peak at 44.5 GiB, more than a 40 GB A100 or a 24 GB L4 holds;
 # with it 8.2 GiB. Per-document attention (FlashAttention's varlen kernel, compute capability >= 8.0) took 17 % off
 # each step of the same recipe without checkpointing (benchmark of 2026-11-30); a T4 (7.5) would only get SDPA per
 # document, not measured, so the t4 preset keeps the block-diagonal mask.
-_A100_SFT = replace(_T4_SFT, per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048,
+_A100_SFT = replace(_T4_SFT_FULL, per_device_train_batch_size=16, gradient_accumulation_steps=1, max_length=2048,
                     attention="document")
 _T4_PERSONA = TrainingPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_length=1024, max_steps=80,
@@ -125,13 +137,13 @@ PROFILES: dict[str, Profile] = {
         judge_model=OFFLINE_MODEL_ID, generation_model=OFFLINE_MODEL_ID, translation_model=OFFLINE_MODEL_ID,
         sentiment_model=OFFLINE_MODEL_ID, exaone_model=OFFLINE_MODEL_ID,
         pad_token="<|endoftext|>", tokenizer_models=(OFFLINE_MODEL_ID,),
-        sft=_CPU_SFT, persona=_CPU_PERSONA, offline=True,
+        sft=_CPU_SFT, persona=_CPU_PERSONA, offline=True, sft_full=_CPU_SFT_FULL,
     ),
     "t4": Profile(
         name="t4",
         description="Colab T4 (16 GB, compute capability 7.5): 8B models in 4-bit nf4, fp16 compute",
         device="cuda", compute_dtype=torch.float16, load_in_4bit=True,
-        sft=_T4_SFT, persona=_T4_PERSONA, **_GPU_MODELS,
+        sft=_T4_SFT, persona=_T4_PERSONA, sft_full=_T4_SFT_FULL, **_GPU_MODELS,
     ),
     "a100": Profile(
         name="a100",
@@ -140,6 +152,11 @@ PROFILES: dict[str, Profile] = {
         sft=_A100_SFT, persona=_A100_PERSONA, **_GPU_MODELS,
     ),
 }
+
+
+def sft_preset(profile: Profile, full_run: bool = False) -> TrainingPreset:
+    """Lesson 05's preset: the profile's bounded default, or with full_run the seed's length where it differs."""
+    return (profile.sft_full or profile.sft) if full_run else profile.sft
 
 
 def detect_profile_name() -> str:

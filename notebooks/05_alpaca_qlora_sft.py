@@ -38,10 +38,12 @@
 # | 프로필 | 모델 | 학습 | 시간 |
 # |---|---|---|---|
 # | cpu | SmolLM2-135M-Instruct (오프라인 사본), fp32, 양자화 없음, 과정 전체를 작게 | 10 스텝 × 8행 | 약 3~4분 |
-# | t4 | Meta-Llama-3-8B, 4-bit nf4 + fp16 계산, 15 GB에 맞춤 | 100 스텝 × 16행 | 다운로드 후 약 2.5시간 (추정: README의 T4 표) |
+# | t4 | Meta-Llama-3-8B, 4-bit nf4 + fp16 계산, 15 GB에 맞춤 | 기본: 수업 한 번에 끝나는 짧은 학습 | 다운로드 후 학습 <!-- t4:05-ko -->약 5~6분 (추정)<!-- /t4 --> |
+# | t4, `FULL_RUN = True` | 같음 | 원래 강의 길이: 100 스텝 × 16행 | 다운로드 후 학습 <!-- t4:05-full-ko -->약 21~27분 (추정)<!-- /t4 --> |
 # | a100 | 같은 8B 모델, 4-bit nf4 + bf16 계산 | 100 스텝 × 16행 | 다운로드 후 약 10분 |
 #
-# 프로필이 모델과 스텝 수를 고르므로, 어느 하드웨어에서든 코드를 고치지 않고 그대로 실행합니다.
+# 프로필이 모델과 스텝 수를 고르므로, 어느 하드웨어에서든 코드를 고치지 않고 그대로 실행합니다. T4 시간은 T4에서 잰 값이 아니라
+# 추정입니다: 학습과 평가의 FLOP을 실제 T4 실행 두 개(원래 강의, Unsloth 노트북)가 낸 속도로 나눈 범위입니다(`course_utils/t4_estimate.py`).
 
 # %%
 # Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
@@ -60,8 +62,12 @@ from course_utils import setup  # course_utils/runtime_setup.py: install, Drive,
 profile = setup(drive=True)
 
 # %% [markdown]
-# 시간을 재기 시작하고 진행 막대를 끕니다. 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고,
-# 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
+# 시간을 재기 시작하고 진행 막대를 끕니다. `FULL_RUN`이 이 강의의 스위치입니다. 기본(`False`)은 90분 수업 안에 끝나는 짧은
+# 학습이고(t4: 60 스텝 × 8행, 학습과 평가를 합쳐 4.6 PFLOP 이하), `True`는 원래 강의와 같은 길이(t4: 100 스텝 × 16행)입니다.
+# 어느 쪽이든 셀이 T4에서의 추정 시간을 출력하고, 연결이 끊기면 Drive의 체크포인트에서 이어 갑니다(7절).
+# 스위치를 바꿔 다시 학습하려면 7절의 `OVERWRITE`도 `True`로 두세요: 끝난 학습은 덮어쓰지 않습니다.
+#
+# 라이브러리와 `course_utils`의 도우미는 **처음 쓰는 셀에서** 불러오고, 어느 파일(`course_utils/….py`)에서 오는지 그 줄의 주석에 적습니다.
 # 강의의 주인공인 `datasets`, `peft`, `trl`, `transformers`의 API는 아래 셀들에 그대로 드러나 있고, `course_utils`에는
 # 여러 노트북이 함께 쓰는 배관만 있습니다.
 
@@ -70,11 +76,17 @@ import time
 
 from transformers.utils import logging as transformers_logging
 
+from course_utils.profiles import PROFILES, sft_preset  # course_utils/profiles.py: presets per hardware
+from course_utils.t4_estimate import alpaca_preset_run, t4_time  # course_utils/t4_estimate.py: T4 times
+
 notebook_start = time.perf_counter()
 if profile.offline:  # the local copy loads in a blink; progress bars would only bury the results
     transformers_logging.disable_progress_bar()
-sft = profile.sft  # every size and step count below comes from the profile's TrainingPreset
+FULL_RUN = False  # True: the original lecture's length (t4: 100 steps x 16 rows)
+sft = sft_preset(profile, full_run=FULL_RUN)  # every size and step count below comes from this TrainingPreset
 print(sft)
+on_t4 = t4_time(alpaca_preset_run(sft_preset(PROFILES["t4"], full_run=FULL_RUN), evaluations_before=1))
+print(f"FULL_RUN = {FULL_RUN}: t4 프로필의 학습과 평가 {on_t4.flops / 1e15:.1f} PFLOP, T4에서 {on_t4.korean()}")
 
 # %% [markdown]
 # ## 1. 먼저: 미세조정이 필요한가?
@@ -201,6 +213,9 @@ from course_utils.alpaca_data import eval_fraction  # course_utils/alpaca_data.p
 splits = dataset.train_test_split(test_size=eval_fraction(len(dataset)), seed=42)
 train_dataset, eval_dataset = splits["train"], splits["test"]
 print(f"학습 {len(train_dataset)}행, 평가 {len(eval_dataset)}행 (test_size={eval_fraction(len(dataset)):.3f})")
+# a T4 evaluates every held-out row at each eval_steps: the preset caps the rows the Trainer evaluates on
+trainer_eval = eval_dataset.select(range(min(len(eval_dataset), sft.eval_rows or len(eval_dataset))))
+print(f"학습 중 평가에 쓰는 행: {len(trainer_eval)} (레슨 06은 평가용 {len(eval_dataset)}행 전부를 씁니다)")
 
 # %% [markdown]
 # ## 7. 출력 폴더: 끝난 학습은 덮어쓰지 않는다
@@ -381,7 +396,7 @@ trainer = SFTTrainer(
     model=model,
     args=args,
     train_dataset=train_dataset,
-    eval_dataset=eval_dataset,
+    eval_dataset=trainer_eval,
     processing_class=tokenizer,
     peft_config=peft_config,
 )
@@ -608,6 +623,9 @@ questions = ["한국의 수도는 어디인가요?", "Give three tips for stayin
 answers = generate(trainer.model, tokenizer, with_bos(tokenizer, [alpaca_prompt(q) for q in questions]), max_new_tokens=48, do_sample=False)
 for question, answer in zip(questions, answers):
     print(f"Q: {question}\nA: {answer}\n")
+# an answer that used fewer tokens than max_new_tokens stopped at EOS (or the end-of-turn token): it learned to stop
+answer_tokens = [len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers]
+print(f"EOS에서 멈춘 답: {sum(n < 48 - 2 for n in answer_tokens)} / {len(answers)} (답의 토큰 수 {answer_tokens}, 상한 48)")
 print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown]

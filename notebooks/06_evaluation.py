@@ -37,7 +37,7 @@
 # | 프로필 | 모델 | 시간 |
 # |---|---|---|
 # | cpu | SmolLM2-135M-Instruct + 레슨 05의 어댑터, 심판도 같은 기반 모델 | 약 3분 |
-# | t4 | Meta-Llama-3-8B 4-bit + 어댑터, 심판 Llama-3-Open-Ko-8B-Instruct 4-bit | 다운로드 후 약 15분 |
+# | t4 | Meta-Llama-3-8B 4-bit + 어댑터, 심판 Llama-3-Open-Ko-8B-Instruct 4-bit | 다운로드 후 평가·생성 (T4에서 잰 적 없음); 레슨 05의 어댑터가 없으면 `sft_short` 학습 <!-- t4:06-ko -->약 1분 (추정)<!-- /t4 --> 추가 |
 # | a100 | 같은 모델, bf16 계산 | 다운로드 후 약 5분 |
 #
 # 레슨 05를 먼저 실행하세요(Colab에서는 Drive와 함께: 결과가 Drive에 있어야 이 노트북의 새 런타임에서 보입니다).
@@ -84,7 +84,7 @@ def short(text: str, limit: int = 160) -> str:
 # `outputs/05_alpaca_sft`(Colab에서는 `setup(drive=True)`가 정한 Drive 폴더)에 **끝난** 학습(`run_complete.json`)이
 # 있으면 그것을 씁니다. Colab은 노트북마다 새 런타임을 쓰므로, 레슨 05의 결과는 Drive에 있어야 여기까지 옵니다.
 # 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
-# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 약 15분으로 추정, benchmarks/README.md의 T4 추정의 10분의 1).
+# `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 학습 <!-- t4:06-ko -->약 1분 (추정)<!-- /t4 -->, `course_utils/t4_estimate.py`).
 # 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
 
 # %%

@@ -12,7 +12,8 @@ from course_utils.environment import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))  # benchmarks/ is not an installed package
 from benchmarks.sft import data, measure, recipes, run
-from benchmarks.sft import flops as flop_model
+from course_utils import flops as flop_model
+from course_utils.alpaca_lengths import PROMPT_TEMPLATE_TOKENS
 from benchmarks.sft import model as random_llama  # noqa: E402
 
 HAND_SHAPE = flop_model.ModelShape(hidden=8, layers=2, heads=2, kv_heads=1, head_dim=4, intermediate=16, vocab=32)
@@ -82,7 +83,7 @@ def test_synthetic_rows_follow_the_length_model():
     first = rows["input_ids"][0]
     assert first[0] == random_llama.LLAMA3_8B["bos_token_id"] and first[-1] == random_llama.LLAMA3_8B["eos_token_id"]
     assert all(len(i) == len(m) for i, m in zip(rows["input_ids"], rows["completion_mask"]))
-    assert rows["completion_mask"][0][: data.PROMPT_TEMPLATE_TOKENS] == [0] * data.PROMPT_TEMPLATE_TOKENS
+    assert rows["completion_mask"][0][: PROMPT_TEMPLATE_TOKENS] == [0] * PROMPT_TEMPLATE_TOKENS
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -171,7 +172,7 @@ def test_recipes_are_course_presets_plus_named_overrides(tmp_path):
     assert seed.gradient_checkpointing_kwargs == {"use_reentrant": True} and seed.max_length == 2048
     assert not seed.padding_free and not seed.completion_only_loss
     t4 = by_name["t4"]
-    assert t4.precision == "fp16" and t4.effective_batch_size == 16 and t4.row_max_length == PROFILES["t4"].sft.max_length
+    assert t4.precision == "fp16" and t4.effective_batch_size == 16 and t4.row_max_length == PROFILES["t4"].sft_full.max_length
     assert recipes.compute_dtype(t4, "cuda") == torch.float16 and recipes.compute_dtype(t4, "cpu") == torch.float32
     assert by_name["unsloth"].runner == "unsloth" and by_name["unsloth"].effective_batch_size == 16
 

@@ -1,37 +1,15 @@
 """The benchmark's rows: Alpaca-cleaned-like lengths, random token ids, and a tokenizer that knows only the specials."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from course_utils.alpaca_lengths import alpaca_like_lengths
 
 SAMPLES = 1600  # the seed's 100 steps x effective batch 16
 MAX_STEPS = 100
 # yahma/alpaca-cleaned keeps ~31.3k no-input rows; the seed held out 1 % of them for evaluation.
 EVAL_ROWS = 313
 TRAIN_ROWS = 2 * SAMPLES
-# The Alpaca no-input template (course_utils.prompts.alpaca_prompt) is ~30 tokens, plus BOS.
-PROMPT_TEMPLATE_TOKENS = 31
-
-
-def alpaca_like_lengths(n: int, seed: int, scale: float = 1.0) -> list[tuple[int, int]]:
-    """(prompt, completion) token lengths of n Alpaca-cleaned-like no-input rows, in Llama-3 tokens.
-
-    A log-normal model, not the real rows (neither the dataset nor the Llama-3 tokenizer is reachable offline):
-    instruction median 14 tokens (sigma 0.45), response median 110 tokens (sigma 0.83, capped at 1,800), plus the
-    31-token Alpaca template with BOS and one EOS. Mean ~200 tokens a row, ~25 % of rows above 256 tokens and ~4 %
-    above 512, in line with the dataset card ("a larger number of prompts that exceed a length of 256") and its
-    size (42 MB of JSON for 51,760 rows).
-    """
-    rng = np.random.default_rng(seed)
-    instruction = np.clip(np.rint(rng.lognormal(math.log(14), 0.45, n)), 3, 160).astype(int)
-    response = np.clip(np.rint(rng.lognormal(math.log(110), 0.83, n)), 2, 1800).astype(int)
-    prompt = PROMPT_TEMPLATE_TOKENS + instruction
-    completion = response + 1  # EOS
-    if scale != 1.0:
-        prompt = np.maximum(2, np.rint(prompt * scale)).astype(int)
-        completion = np.maximum(1, np.rint(completion * scale)).astype(int)
-    return list(zip(prompt.tolist(), completion.tolist()))
 
 
 def alpaca_like_rows(n: int, seed: int, config: dict, scale: float = 1.0) -> dict[str, list]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .data import MAX_STEPS, build_tokenizer, truncate_rows
-from .flops import ModelShape, step_flops
+from course_utils.flops import ModelShape, step_flops
 from .model import LORA_TARGETS, load_quantized
 from .recipes import Recipe, compute_dtype, sft_config
 

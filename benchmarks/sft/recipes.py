@@ -45,9 +45,10 @@ class Recipe:
     runner: str = "trl"  # "trl" (measure.run_recipe) or "unsloth" (unsloth_row.py, its own process)
 
     def training_preset(self):
-        from course_utils.profiles import PROFILES
+        """The preset's seed-length run (lesson 05's `FULL_RUN`): every recipe trains the seed's 1,600 samples."""
+        from course_utils.profiles import PROFILES, sft_preset
 
-        return PROFILES[self.preset].sft if self.preset else None
+        return sft_preset(PROFILES[self.preset], full_run=True) if self.preset else None
 
     @property
     def attention_kind(self) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .data import EVAL_ROWS, TRAIN_ROWS, alpaca_like_rows, length_summary
-from .flops import FLOP_FORMULA, ModelShape
+from course_utils.flops import FLOP_FORMULA, ModelShape
 from .measure import measure_matmul_tflops, run_recipe
 from .model import LLAMA3_8B, TINY, build_random_checkpoint
 from .recipes import Recipe, select_recipes

@@ -1,4 +1,4 @@
-"""The FLOP model of one QLoRA optimizer step, from the real token counts of its batches.
+"""The FLOP model of QLoRA training and evaluation, from the real token counts of their batches.
 
     body  = 4 * P_body * T              forward + input gradients through the frozen 4-bit weights (no weight grads)
     lora  = 6 * P_lora * T              forward + weight and input gradients of the adapters
@@ -7,6 +7,7 @@
     recompute (executed, counted in `mfu`):
         gradient checkpointing: 2 * P_body * T + 2 * P_lora * T + 4 * L * d_q * S
         TRL's fused LM head recomputes its logits tiles in backward: 2 * V * d * T_loss
+    evaluation (forward only): 2 * P_body * T + 2 * P_lora * T + 2 * V * d * T_loss + 4 * L * d_q * S
 MFU = FLOPs / seconds / (bf16 matmul rate measured on the same GPU with an 8192^3 product).
 
 Attention is counted per document (S), the work a per-document kernel does; SDPA over a padding-free row under a
@@ -14,6 +15,7 @@ block-diagonal mask executes more (the whole T x T product), which shows up as l
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 FLOP_FORMULA = {
@@ -79,3 +81,26 @@ def step_flops(shape: ModelShape, lora_r: int, tokens: int, loss_tokens: int, ca
         recompute += 2 * body * tokens + 2 * lora * tokens + attn_fwd
     return {"model": float(model), "recompute": float(recompute), "total": float(model + recompute)}
 
+
+
+def eval_flops(shape: ModelShape, lora_r: int, tokens: int, loss_tokens: int, causal_pairs: int) -> float:
+    """FLOPs of one forward pass with no gradients, as an evaluation runs (arguments as in `step_flops`)."""
+    attn_fwd = 4 * shape.layers * shape.q_dim * causal_pairs
+    return float(2 * shape.body_params() * tokens + 2 * shape.lora_params(lora_r) * tokens
+                 + 2 * shape.head_params() * loss_tokens + attn_fwd)
+
+
+def micro_batch_counts(rows: Sequence[tuple[int, int]], padded_to: int | None,
+                       completion_only: bool) -> tuple[int, int, int]:
+    """(tokens, loss_tokens, causal_pairs) one micro-batch executes, from its rows' (prompt, completion) lengths.
+
+    padded_to None: padding-free, each row counts its own length. Otherwise every row runs at padded_to tokens (a
+    padded batch computes its pad positions too; pass the longest row for padding to the batch's longest).
+    """
+    lengths = [prompt + completion for prompt, completion in rows]
+    if padded_to is None:
+        loss = sum(c for _, c in rows) if completion_only else sum(lengths)
+        return sum(lengths), loss, sum(n * (n + 1) // 2 for n in lengths)
+    executed = len(rows) * padded_to
+    loss = sum(c for _, c in rows) if completion_only else executed
+    return executed, loss, len(rows) * padded_to * (padded_to + 1) // 2
