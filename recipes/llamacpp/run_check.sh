@@ -27,3 +27,4 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$COURSE_PY" "$HERE/export_reference.py" "$WORK"
 "$LLAMACPP_VENV/bin/python" "$HERE/check_llamacpp.py" "$WORK" --results "$ROOT/benchmarks/results" \
   --setup-seconds "$setup_s" --venv-reused "$venv_reused" --started "$start"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$COURSE_PY" "$HERE/weight_error.py" "$WORK" "$ROOT/benchmarks/results"
