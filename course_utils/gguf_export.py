@@ -2,7 +2,7 @@
 
 Follows llama.cpp's `convert_hf_to_gguf.py` (`LlamaModel`): llama.cpp tensor names, q/k rows permuted for its
 rope layout (transformers' GGUF loader permutes them back), norms kept in f32, and the byte-level BPE tokenizer
-("gpt2" in GGUF terms) with its merges, special ids and chat template. Tensors are streamed one at a time from
+("gpt2" in GGUF terms; its split named as llama.cpp names it: "llama-bpe", "smollm", "gpt-2") with its merges, special ids, end-of-turn id and chat template. Tensors are streamed one at a time from
 the safetensors shards, so RAM stays near one tensor, not the model.
 """
 from __future__ import annotations
@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .llama3_tokenizer import LLAMA3_PATTERN
+
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 OUTTYPES = ("f16", "q8_0")
-# The pre-tokenizer regex of Llama 3's tokenizer.json; llama.cpp calls that split "llama-bpe".
-LLAMA3_SPLIT_MARK = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
+# Llama 3's pre-tokenizer regex (as its tokenizer.json holds it); llama.cpp calls that split "llama-bpe".
+LLAMA3_SPLIT = LLAMA3_PATTERN
 
 
 @dataclass
@@ -59,14 +61,46 @@ def read_config(model_dir: Path) -> dict:
     return config
 
 
-def tokenizer_pre(model_dir: Path, config: dict) -> str:
-    """llama.cpp's name for how the tokenizer splits text before BPE ("llama-bpe", "smollm" or "gpt2")."""
-    tokenizer_json = json.loads((model_dir / "tokenizer.json").read_text())
-    if LLAMA3_SPLIT_MARK in json.dumps(tokenizer_json.get("pre_tokenizer")).replace("\\\\", "\\"):
-        return "llama-bpe"
-    if "smollm" in f"{config.get('_name_or_path', '')} {model_dir}".lower() or config.get("vocab_size") == 49152:
-        return "smollm"
-    return "gpt2"
+def _split_kind(pre_tokenizer: dict | None) -> str | None:
+    """The split one `tokenizers` pre-tokenizer makes, in llama.cpp's words, or None when it is none of the known ones."""
+    pre_tokenizer = pre_tokenizer or {}
+    kind = pre_tokenizer.get("type")
+    if kind == "ByteLevel" and pre_tokenizer.get("use_regex", True):
+        return "gpt-2"  # GPT-2's regex, then bytes
+    if kind == "Sequence":
+        parts = pre_tokenizer.get("pretokenizers", [])
+        types = [part.get("type") for part in parts]
+        if types == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and parts[1].get("use_regex", True):
+            return "smollm"  # each digit alone, then GPT-2's regex (llama.cpp's "exaone" is the same split)
+        if types == ["Split", "ByteLevel"] and not parts[1].get("use_regex", True):
+            pattern = (parts[0].get("pattern") or {}).get("Regex", "")
+            if pattern == LLAMA3_SPLIT:
+                return "llama-bpe"
+    return None
+
+
+def tokenizer_pre(model_dir: Path) -> str:
+    """llama.cpp's name for the folder's split before BPE, read from its tokenizer.json (llama.cpp refuses names it lacks)."""
+    tokenizer_json = json.loads((Path(model_dir) / "tokenizer.json").read_text())
+    name = _split_kind(tokenizer_json.get("pre_tokenizer"))
+    if name is None:
+        raise ValueError(f"{model_dir}'s tokenizer splits text in a way this exporter cannot name for llama.cpp ({json.dumps(tokenizer_json.get('pre_tokenizer'))[:200]}): use llama.cpp's convert_hf_to_gguf.py for this model.")
+    return name
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The special token that closes an assistant turn in the chat template (`<|im_end|>`, `<|eot_id|>`), or None.
+
+    Written as the GGUF's end-of-turn id; without it llama.cpp guesses one from token names (for SmolLM2, wrongly).
+    """
+    if not tokenizer.chat_template:
+        return None
+    mark = "Zq7 marker"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": mark}], tokenize=False)
+    after = text[text.rindex(mark) + len(mark):]
+    ids = tokenizer(after, add_special_tokens=False).input_ids
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    return next((i for i in ids if i in special), None)
 
 
 def add_tokenizer(writer, model_dir: Path, config: dict) -> None:
@@ -92,11 +126,14 @@ def add_tokenizer(writer, model_dir: Path, config: dict) -> None:
             tokens.append(by_id[index])
             types.append(gguf.TokenType.NORMAL)
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(tokenizer_pre(model_dir, config))
+    writer.add_tokenizer_pre(tokenizer_pre(model_dir))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=vocab_size)
     special.add_to_gguf(writer, quiet=True)
+    eot = end_of_turn_id(tokenizer)
+    if eot is not None:
+        writer.add_eot_token_id(eot)
 
 
 def add_hyperparameters(writer, config: dict, outtype: str, name: str) -> None:

