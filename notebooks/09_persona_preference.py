@@ -169,7 +169,7 @@ from course_utils.measure import measure  # course_utils/measure.py: time and pe
 from course_utils.persona import persona_prompts, user_message  # course_utils/persona.py: the Iron Man persona data
 
 NEW_TOKENS = 40 if profile.device == "cpu" else 128
-candidates = fit_rows[:48] if profile.device == "cpu" else fit_rows  # cpu: generation time
+candidates = fit_rows[:40] if profile.device == "cpu" else fit_rows  # cpu: generation time
 by_category: dict[str, list[str]] = {}
 for row in heldout_rows:
     by_category.setdefault(row["category"], []).append(row["instruction"])
@@ -559,7 +559,9 @@ best = max((s for s in fixed if s["step"] == max(t["step"] for t in fixed)), key
 print(f"고친 보상, 마지막 스텝의 최고 샘플 ({best['reward']:.2f}): {best['text'][:90]!r}")
 
 # %% [markdown]
-# 두 보상의 평균 보상은 서로 비교하지 마세요: 척도가 다른 함수입니다. 볼 것은 되풀이 비율입니다. cpu 프로필의 몇 스텝은 모델을
+# 두 보상의 평균 보상은 서로 비교하지 마세요: 척도가 다른 함수입니다. GRPO의 로그에서 `loss`도 보지 마세요. 새로 생성한 답으로
+# 한 번만 갱신하면(`num_iterations=1`) 확률 비율이 1이고 그룹 안의 advantage 평균이 0이라, 손실 값은 0 근처에 머뭅니다: 기울기는 있어도
+# 값은 학습 정도를 말하지 않습니다. 볼 것은 되풀이 비율입니다. cpu 프로필의 몇 스텝은 모델을
 # 크게 바꾸지 못하므로, 되풀이가 처음부터 샘플에 있었는지 학습 중에 늘었는지는 위 숫자 그대로 읽으세요. 중요한 것은 순서입니다:
 # **보상 함수를 먼저 공격해 보고**(위의 세 답), 학습 중 최고 보상 샘플을 **직접 읽는** 것. 평균 보상이 오르는 곡선만 보면 해킹을 놓칩니다.
 #
@@ -634,7 +636,7 @@ def no_repeat_reward(completions, **kwargs) -> list[float]:
 
 probe_plus = {**probe, "한 글자 되풀이": "하하하하하하 그래그래 좋아좋아!!!!"}
 for label, text in probe_plus.items():
-    print(f"{label:<22} {no_repeat_reward(completions=[text])[0]:+.1f}")
+    print(f"{label:<22} {no_repeat_reward(completions=[text])[0] + 0.0:+.1f}")
 flagged = [s["text"] for s in hacked + fixed if no_repeat_reward(completions=[s["text"]])[0] < 0]
 print(f"GRPO 샘플 {len(hacked) + len(fixed)}개 중 감점된 샘플 {len(flagged)}개", repr(flagged[0][:60]) if flagged else "")
 
