@@ -36,7 +36,7 @@
 # ## 소요 시간과 하드웨어
 # | 프로필 | 하드웨어 | 모델 | 시간 |
 # |---|---|---|---|
-# | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 3~4분 |
+# | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 4~6분 (공유 머신에서 1스레드 CPU 시간 약 5~7분으로 잰 값에서 추정) |
 # | `t4` | Colab T4 15 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 60~90분 (추정) |
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit, bf16 연산 | 다운로드 포함 약 30~40분 (추정) |
 #
@@ -479,7 +479,8 @@ def run_grpo(reward_funcs: list, name: str) -> list[dict]:
     def total_reward(completions, **kwargs) -> list[float]:
         scores = [sum(parts) for parts in zip(*(f(completions=completions, **kwargs) for f in reward_funcs))]
         step = kwargs["trainer_state"].global_step
-        samples.extend({"step": step, "text": text_of(c), "reward": s} for c, s in zip(completions, scores))
+        prompts = kwargs.get("prompts") or [""] * len(completions)
+        samples.extend({"step": step, "prompt": str(p), "text": text_of(c), "reward": s} for p, c, s in zip(prompts, completions, scores))
         return scores
 
     args = GRPOConfig(
@@ -506,6 +507,14 @@ def run_grpo(reward_funcs: list, name: str) -> list[dict]:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return samples
+
+
+def tied_group_share(samples: list[dict]) -> float:
+    """Share of (step, prompt) groups whose completions all got the same reward: GRPO's advantage is 0 there."""
+    groups: dict[tuple, list[float]] = {}
+    for s in samples:
+        groups.setdefault((s["step"], s["prompt"]), []).append(s["reward"])
+    return sum(max(r) == min(r) for r in groups.values()) / max(len(groups), 1)
 
 
 def repeat_share(samples: list[dict], step: int) -> float:
@@ -551,14 +560,18 @@ for label, text in probe.items():
 fixed = run_grpo(fixed_rewards, "fixed")
 table = [
     [name, f"{repeat_share(samples, min(s['step'] for s in samples)):.0%}", f"{repeat_share(samples, max(s['step'] for s in samples)):.0%}",
-     f"{mean([s['reward'] for s in samples if s['step'] == max(t['step'] for t in samples)]):.2f}"]
+     f"{mean([s['reward'] for s in samples if s['step'] == max(t['step'] for t in samples)]):.2f}", f"{tied_group_share(samples):.0%}"]
     for name, samples in (("마커 횟수 보상 (속는 보상)", hacked), ("서로 다른 마커, 되풀이 감점 (고친 보상)", fixed))
 ]
-display(Markdown(markdown_table(["보상", "되풀이 비율: 첫 스텝", "마지막 스텝", "마지막 스텝 평균 보상"], table)))
+display(Markdown(markdown_table(["보상", "되풀이 비율: 첫 스텝", "마지막 스텝", "마지막 스텝 평균 보상", "보상이 모두 같은 그룹"], table)))
 best = max((s for s in fixed if s["step"] == max(t["step"] for t in fixed)), key=lambda s: s["reward"])
 print(f"고친 보상, 마지막 스텝의 최고 샘플 ({best['reward']:.2f}): {best['text'][:90]!r}")
 
 # %% [markdown]
+# 마지막 열을 먼저 보세요. 한 프롬프트의 답들이 **모두 같은 보상**을 받으면 그룹 안의 advantage가 0이라 GRPO는 그 그룹에서
+# 아무것도 배우지 않습니다(TRL 로그의 `frac_reward_zero_std`). cpu 프로필의 135M 모델은 마커가 거의 없는 비슷한 답만 써서 이 비율이
+# 높을 수 있고, 그러면 속는 보상도 학습 중에는 속을 기회가 없습니다: 해킹은 위의 세 답에서만 보입니다. 보상이 갈리려면 답이 달라야
+# 합니다(8강의 어댑터가 있으면 답에 마커가 더 자주 나오고, GPU의 8B 모델은 훨씬 다양합니다).
 # 두 보상의 평균 보상은 서로 비교하지 마세요: 척도가 다른 함수입니다. GRPO의 로그에서 `loss`도 보지 마세요. 새로 생성한 답으로
 # 한 번만 갱신하면(`num_iterations=1`) 확률 비율이 1이고 그룹 안의 advantage 평균이 0이라, 손실 값은 0 근처에 머뭅니다: 기울기는 있어도
 # 값은 학습 정도를 말하지 않습니다. 볼 것은 되풀이 비율입니다. cpu 프로필의 몇 스텝은 모델을
