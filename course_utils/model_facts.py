@@ -284,4 +284,7 @@ def lesson_download_text(lesson: str, profile_name: str = "t4") -> str:
         gguf = model_facts(p.persona_model).parameters.value * 34 / 32  # Q8_0: 32 int8 values + one fp16 scale per block
         return (f"Llama-3-Open-Ko-8B {_gb(base)} + merged copy {_gb(base)} + Q8_0 GGUF {_gb(gguf)}: "
                 f"about {_gb(2 * base + gguf)} free disk")
-    raise KeyError(f"No cost row for lesson {lesson!r}: lessons 01 to 08 have one.")
+    if lesson == "09":
+        return (f"Llama-3-Open-Ko-8B {size_text(p.persona_model)} (the same cache as 08 on one VM; downloaded again "
+                f"on a new one)")
+    raise KeyError(f"No cost row for lesson {lesson!r}: lessons 01 to 09 have one.")

@@ -41,6 +41,34 @@ class TrainingPreset:
 
 
 @dataclass(frozen=True)
+class DpoPreset:
+    """Lesson 09's DPO arguments that depend on the hardware: each micro-batch holds two sequences per pair."""
+
+    per_device_train_batch_size: int  # pairs: chosen and rejected make 2x this many sequences
+    gradient_accumulation_steps: int
+    max_length: int
+    max_steps: int
+    learning_rate: float
+    beta: float
+    optim: str
+    gradient_checkpointing: bool
+
+
+@dataclass(frozen=True)
+class GrpoPreset:
+    """Lesson 09's GRPO arguments that depend on the hardware: completions per step, their length, the steps."""
+
+    per_device_train_batch_size: int  # completions, i.e. prompts x num_generations
+    num_generations: int
+    max_completion_length: int
+    max_prompt_tokens: int  # the longest prompt, for the memory estimate only (GRPOConfig does not cut prompts)
+    max_steps: int
+    learning_rate: float
+    optim: str
+    gradient_checkpointing: bool
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a notebook needs to know about the machine, in one object."""
 
@@ -65,6 +93,8 @@ class Profile:
     extras: dict = field(default_factory=dict)
     # lesson 05's `FULL_RUN = True`: the seed's length (100 steps x 16 rows on a GPU); None: the same as `sft`
     sft_full: TrainingPreset | None = None
+    dpo: DpoPreset | None = None
+    grpo: GrpoPreset | None = None
 
     @property
     def dtype_name(self) -> str:
@@ -112,6 +142,30 @@ _T4_PERSONA = TrainingPreset(
 )
 _A100_PERSONA = replace(_T4_PERSONA, per_device_train_batch_size=8, gradient_accumulation_steps=1, gradient_checkpointing=False)
 
+# Lesson 09 on 2 cores: ten DPO steps of 4 pairs and three GRPO steps of 2 prompts x 4 short completions per run keep the
+# notebook within CI's minutes; the high LoRA rates are there so that so few steps move anything.
+_CPU_DPO = DpoPreset(
+    per_device_train_batch_size=4, gradient_accumulation_steps=1, max_length=128, max_steps=10, learning_rate=5e-4,
+    beta=0.1, optim="adamw_torch", gradient_checkpointing=False,
+)
+_CPU_GRPO = GrpoPreset(
+    per_device_train_batch_size=8, num_generations=4, max_completion_length=24, max_prompt_tokens=64, max_steps=3,
+    learning_rate=1e-3, optim="adamw_torch", gradient_checkpointing=False,
+)
+# GPU: QLoRA on the 8B persona model. GPU memory is estimated term by term in course_utils.preference_memory (a test
+# keeps the t4 presets at 14 GiB or less); the GPU rehearsal measures it. DPO: 2 pairs = 4 sequences of 1,024 tokens
+# per micro-batch, 16 pairs per step as lesson 08's persona SFT has 8 rows. GRPO: 2 prompts x 4 completions of 128 tokens.
+_T4_DPO = DpoPreset(
+    per_device_train_batch_size=2, gradient_accumulation_steps=8, max_length=1024, max_steps=40, learning_rate=5e-5,
+    beta=0.1, optim="adamw_8bit", gradient_checkpointing=True,
+)
+_A100_DPO = replace(_T4_DPO, per_device_train_batch_size=8, gradient_accumulation_steps=2)
+_T4_GRPO = GrpoPreset(
+    per_device_train_batch_size=8, num_generations=4, max_completion_length=128, max_prompt_tokens=256, max_steps=30,
+    learning_rate=2e-5, optim="adamw_8bit", gradient_checkpointing=True,
+)
+_A100_GRPO = replace(_T4_GRPO, per_device_train_batch_size=16, num_generations=8)
+
 _GPU_MODELS = dict(
     chat_model="beomi/Llama-3-Open-Ko-8B-Instruct-preview",
     sft_model="NousResearch/Meta-Llama-3-8B",
@@ -137,19 +191,19 @@ PROFILES: dict[str, Profile] = {
         judge_model=OFFLINE_MODEL_ID, generation_model=OFFLINE_MODEL_ID, translation_model=OFFLINE_MODEL_ID,
         sentiment_model=OFFLINE_MODEL_ID, exaone_model=OFFLINE_MODEL_ID,
         pad_token="<|endoftext|>", tokenizer_models=(OFFLINE_MODEL_ID,),
-        sft=_CPU_SFT, persona=_CPU_PERSONA, offline=True, sft_full=_CPU_SFT_FULL,
+        sft=_CPU_SFT, persona=_CPU_PERSONA, offline=True, sft_full=_CPU_SFT_FULL, dpo=_CPU_DPO, grpo=_CPU_GRPO,
     ),
     "t4": Profile(
         name="t4",
         description="Colab T4 (16 GB, compute capability 7.5): 8B models in 4-bit nf4, fp16 compute",
         device="cuda", compute_dtype=torch.float16, load_in_4bit=True,
-        sft=_T4_SFT, persona=_T4_PERSONA, sft_full=_T4_SFT_FULL, **_GPU_MODELS,
+        sft=_T4_SFT, persona=_T4_PERSONA, sft_full=_T4_SFT_FULL, dpo=_T4_DPO, grpo=_T4_GRPO, **_GPU_MODELS,
     ),
     "a100": Profile(
         name="a100",
         description="A100/L4/H100 (compute capability >= 8.0): 8B models in 4-bit nf4, bf16 compute",
         device="cuda", compute_dtype=torch.bfloat16, load_in_4bit=True,
-        sft=_A100_SFT, persona=_A100_PERSONA, **_GPU_MODELS,
+        sft=_A100_SFT, persona=_A100_PERSONA, dpo=_A100_DPO, grpo=_A100_GRPO, **_GPU_MODELS,
     ),
 }
 

@@ -90,3 +90,26 @@ def test_committed_result_is_dated_and_passed():
     assert all(row["ok"] for row in result["pipeline"].values())
     losses = result["training"]["losses"]
     assert result["training"]["last_mean"] < result["training"]["first_mean"] and len(losses) >= 4
+
+
+def test_shipped_dpo_config_sits_beside_the_sft_one_and_names_the_preference_export(shipped_config, tmp_path):
+    from course_utils.persona_export import PREFERENCE_DATASET_NAME, export_llamafactory_dpo
+
+    dpo = yaml.safe_load((RECIPE / "persona_lora_dpo.yaml").read_text(encoding="utf-8"))
+    assert dpo["stage"] == "dpo" and dpo["pref_loss"] == "sigmoid" and 0 < dpo["pref_beta"] <= 1
+    assert dpo["dataset"] == PREFERENCE_DATASET_NAME
+    # everything that decides the rendered tokens is the SFT check's: template, system prompt, model, LoRA
+    same = ("model_name_or_path", "template", "default_system", "finetuning_type", "lora_target", "lora_rank", "cutoff_len")
+    assert {k: dpo[k] for k in same} == {k: shipped_config[k] for k in same}
+    pairs = [{"prompt": [{"role": "user", "content": "기분 어때?"}], "chosen": "최고지.", "rejected": "Fine."}]
+    paths = export_llamafactory_dpo(pairs, tmp_path, model_name_or_path="m")
+    entry = json.loads(paths["dataset_info"].read_text())[dpo["dataset"]]
+    assert entry["ranking"] is True and (tmp_path / entry["file_name"]).is_file()
+
+
+def test_committed_result_covers_the_dpo_export():
+    result = json.loads(RESULT.read_text(encoding="utf-8"))
+    dpo_rows = [row for name, row in result["pipeline"].items() if name.startswith("DPO pairs")]
+    assert len(dpo_rows) == 4 and all(row["ok"] and row["rows"] == result["dpo_pairs"] > 0 for row in dpo_rows)
+    assert result["export_dpo_config_accepted"]
+    assert result["dpo_training"]["finite"] and result["dpo_training"]["adapter_saved"] and result["dpo_training"]["steps"] >= 2

@@ -196,6 +196,8 @@ def test_rehearsal_results_merge_per_notebook(tmp_path):
     assert "| 05_alpaca_qlora_sft | pass | 30 | n/a |" in table and "speed is not" in table
     assert set(needed_ids([notebook_path("05")], "t4")) == {LLAMA_BASE, ALPACA_DATASET}
     assert "beomi/KcELECTRA-base-v2022" in needed_ids([notebook_path("01")], "t4")  # named in the lesson itself
+    # lesson 09 trains, judges and runs GRPO on the persona model alone: its stand-in is the one the rehearsal builds
+    assert needed_ids([notebook_path("09")], "t4") == [PROFILES["t4"].persona_model]
 
 
 def test_big_standins_are_written_in_shards_with_an_index(tmp_path):

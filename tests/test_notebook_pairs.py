@@ -16,11 +16,11 @@ def cells(notebook) -> list[tuple[str, str]]:
 
 LESSONS = [
     "01_pipelines", "02_tokenizers", "03_quantization", "04_lora",
-    "05_alpaca_qlora_sft", "06_evaluation", "07_exaone_llamafy", "08_ironman_persona",
+    "05_alpaca_qlora_sft", "06_evaluation", "07_exaone_llamafy", "08_ironman_persona", "09_persona_preference",
 ]
 
 
-def test_the_eight_lessons_are_there_in_teaching_order():
+def test_the_nine_lessons_are_there_in_teaching_order():
     assert [p.stem for p in SOURCES] == LESSONS
 
 
@@ -51,7 +51,7 @@ def test_notebook_opens_with_goals_and_ends_with_exercises(source: Path):
 
 
 COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
-DRIVE_LESSONS = {"05_alpaca_qlora_sft", "06_evaluation", "08_ironman_persona"}
+DRIVE_LESSONS = {"05_alpaca_qlora_sft", "06_evaluation", "08_ironman_persona", "09_persona_preference"}
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -65,10 +65,10 @@ def test_ipynb_opens_a_t4_gpu_runtime_in_colab(source: Path):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_first_cell_leaves_installing_to_setup(source: Path):
-    """The install logic lives in course_utils.setup, so the eight first cells cannot drift apart."""
+    """The install logic lives in course_utils.setup, so the first cells cannot drift apart."""
     first_code = next(c.source for c in jupytext.read(source).cells if c.cell_type == "code")
     assert "pip" not in first_code, f"{source.name}: installing belongs to course_utils.setup(), not the first cell."
     wants_drive = "setup(drive=True)" in first_code
     assert wants_drive == (source.stem in DRIVE_LESSONS), (
-        f"{source.name}: lessons 05, 06 and 08 (and only they) keep their outputs on Drive with setup(drive=True)."
+        f"{source.name}: lessons 05, 06, 08 and 09 (and only they) keep their outputs on Drive with setup(drive=True)."
     )

@@ -85,3 +85,47 @@ def test_template_slots_render_exactly_what_the_llama3_chat_template_renders():
 
 def test_alpaca_records_strip_whitespace():
     assert alpaca_records([{"instruction": " a ", "input": " ", "output": " b\n"}]) == [{"instruction": "a", "input": "", "output": "b"}]
+
+
+# ---------------------------------------------------------------- lesson 09: the preference export
+PAIRS = [
+    {"prompt": [{"role": "system", "content": "SYS"}, {"role": "user", "content": "기분 어때?"}],
+     "chosen": [{"role": "assistant", "content": "최고지, 내가 누군데."}],
+     "rejected": [{"role": "assistant", "content": "I am fine, thank you."}]},
+    {"prompt": [{"role": "user", "content": "인사해 줘."}], "chosen": "안녕, 천재가 인사한다.", "rejected": "Hello!"},
+]
+
+
+def test_preference_export_writes_llamafactory_ranking_rows_and_a_dpo_config(tmp_path):
+    from course_utils.persona_export import PREFERENCE_DATASET_NAME, export_llamafactory_dpo
+
+    export_llamafactory(ROWS, tmp_path, model_name_or_path="m")  # the SFT export first, in the same folder
+    paths = export_llamafactory_dpo(PAIRS, tmp_path, model_name_or_path="outputs/08_ironman_t4/merged", beta=0.2)
+    records = json.loads(paths["dataset"].read_text(encoding="utf-8"))
+    assert records == [
+        {"instruction": "기분 어때?", "input": "", "system": "SYS", "chosen": "최고지, 내가 누군데.", "rejected": "I am fine, thank you."},
+        {"instruction": "인사해 줘.", "input": "", "system": "", "chosen": "안녕, 천재가 인사한다.", "rejected": "Hello!"},
+    ]
+    info = json.loads(paths["dataset_info"].read_text())
+    assert set(info) == {DATASET_NAME, PREFERENCE_DATASET_NAME}  # merged, the SFT entry kept
+    entry = info[PREFERENCE_DATASET_NAME]
+    assert entry["ranking"] is True and (tmp_path / entry["file_name"]).is_file()
+    assert set(entry["columns"].values()) <= set(records[0])
+    config = yaml.safe_load(paths["train_config"].read_text())
+    sft = yaml.safe_load((tmp_path / "ironman_lora_sft.yaml").read_text())
+    assert config["stage"] == "dpo" and config["pref_beta"] == 0.2 and config["dataset"] == PREFERENCE_DATASET_NAME
+    assert "adapter_name_or_path" not in config  # a new LoRA on the merged SFT model: its reference is the SFT model
+    assert {k: v for k, v in config.items() if k in ("template", "finetuning_type", "lora_target")} == {
+        k: sft[k] for k in ("template", "finetuning_type", "lora_target")
+    }
+
+
+def test_bad_pairs_are_refused_before_the_preference_export_writes(tmp_path):
+    from course_utils.persona_export import export_llamafactory_dpo
+
+    same = {**PAIRS[1], "rejected": "안녕, 천재가 인사한다."}
+    with pytest.raises(ValueError, match="same text as chosen and rejected"):
+        export_llamafactory_dpo([PAIRS[0], same], tmp_path / "out", model_name_or_path="m")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="ending with the user turn"):
+        export_llamafactory_dpo([{**PAIRS[1], "prompt": "just text"}], tmp_path / "out", model_name_or_path="m")

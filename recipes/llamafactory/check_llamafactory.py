@@ -5,7 +5,9 @@ Checks, each against what the course builds (reference.json from step 1):
   built-in `chatml` (SmolLM2), `llama3` and the course's exported `llama3-ironman` templates into exactly the course's
   token ids: system prompt included, end-of-turn token trained, one BOS;
 - lesson 07's EXAONE Jinja template and its printed `register_template` block render as LLaMA-Factory's `exaone`;
-- `llamafactory-cli train` with the shipped YAML trains a LoRA on SmolLM2 on CPU with a finite, falling loss.
+- `llamafactory-cli train` with the shipped YAML trains a LoRA on SmolLM2 on CPU with a finite, falling loss;
+- lesson 09's DPO pairs (`ironman_dpo`, ranking) tokenize as the course's chosen and rejected examples, the exported
+  `stage: dpo` config passes LLaMA-Factory's parser, and the shipped DPO YAML runs a few DPO steps with finite losses.
 Writes benchmarks/results/llamafactory_check.{json,md}.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 YAML = HERE / "persona_lora_sft.yaml"
+DPO_YAML = HERE / "persona_lora_dpo.yaml"
 LESSON07 = ROOT / "notebooks" / "07_exaone_llamafy.py"
 RESULTS = ROOT / "benchmarks" / "results"
 IGNORE_INDEX = -100
@@ -130,6 +133,30 @@ def compare_rows(lf_rows: list[dict], reference: list[dict], tokenizer, bos_id: 
     }
 
 
+def lf_pairs(data_dir: Path, template: str, model_dir: Path, work: Path, default_system: str | None) -> tuple[dict, object]:
+    """Lesson 09's `ironman_dpo` pairs as LLaMA-Factory's pairwise pipeline (the one its DPO stage uses) tokenizes them."""
+    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
+    from llamafactory.hparams import get_train_args
+    from llamafactory.model import load_tokenizer
+
+    args = {
+        "stage": "dpo", "do_train": True, "model_name_or_path": str(model_dir), "dataset": "ironman_dpo",
+        "dataset_dir": str(data_dir), "template": template, "cutoff_len": 4096, "finetuning_type": "lora",
+        "output_dir": str(work / "pipeline_dpo_out"), "overwrite_cache": True, "report_to": "none",
+    }
+    if default_system is not None:
+        args["default_system"] = default_system
+    model_args, data_args, training_args, _, _ = get_train_args(args)
+    tokenizer_module = load_tokenizer(model_args)
+    lf_template = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
+    dataset = get_dataset(lf_template, model_args, data_args, training_args, stage="rm", **tokenizer_module)["train_dataset"]
+    sides = {
+        side: [{"input_ids": list(r[f"{side}_input_ids"]), "labels": list(r[f"{side}_labels"])} for r in dataset]
+        for side in ("chosen", "rejected")
+    }
+    return sides, tokenizer_module["tokenizer"]
+
+
 def llama3_reference(tokenizer, texts: list[dict]) -> list[dict]:
     """The course's Llama 3 texts as token ids of the real Llama 3 tokenizer (the text carries its own BOS)."""
     return [
@@ -190,13 +217,25 @@ def exported_config_is_accepted(data_dir: Path, llama3_dir: Path, work: Path) ->
     return True
 
 
-def train(work: Path, model_dir: str, data_dir: Path) -> dict:
-    """`llamafactory-cli train` on the shipped YAML; losses from its trainer_log.jsonl."""
-    output_dir = work / "saves" / "smollm2-ironman-lora"
+def exported_dpo_config_is_accepted(data_dir: Path, llama3_dir: Path, work: Path) -> bool:
+    """Lesson 09's exported ironman_lora_dpo.yaml passes LLaMA-Factory's parser, as the SFT one does."""
+    import yaml
+    from llamafactory.hparams import get_train_args
+
+    config = yaml.safe_load((data_dir / "ironman_lora_dpo.yaml").read_text(encoding="utf-8"))
+    config.update(model_name_or_path=str(llama3_dir), dataset_dir=str(data_dir), output_dir=str(work / "export_dpo_cfg"), bf16=False)
+    config.pop("deepspeed")
+    _, _, _, finetuning_args, _ = get_train_args(config)
+    return finetuning_args.stage == "dpo" and finetuning_args.pref_beta == config["pref_beta"]
+
+
+def train(work: Path, model_dir: str, data_dir: Path, yaml_file: Path = YAML, name: str = "smollm2-ironman-lora") -> dict:
+    """`llamafactory-cli train` on a shipped YAML; losses from its trainer_log.jsonl."""
+    output_dir = work / "saves" / name
     cli = Path(sys.executable).parent / "llamafactory-cli"
-    command = [str(cli), "train", str(YAML), f"model_name_or_path={model_dir}", f"dataset_dir={data_dir}", f"output_dir={output_dir}"]
+    command = [str(cli), "train", str(yaml_file), f"model_name_or_path={model_dir}", f"dataset_dir={data_dir}", f"output_dir={output_dir}"]
     started = time.time()
-    log = work / "train.log"
+    log = work / f"train_{name}.log"
     with log.open("w") as handle:
         result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     seconds = time.time() - started
@@ -208,7 +247,7 @@ def train(work: Path, model_dir: str, data_dir: Path) -> dict:
     state = json.loads((output_dir / "trainer_state.json").read_text()) if (output_dir / "trainer_state.json").exists() else {}
     k = max(1, len(losses) // 4)
     return {
-        "command": "llamafactory-cli train recipes/llamafactory/persona_lora_sft.yaml model_name_or_path=<offline SmolLM2> dataset_dir=<export> output_dir=<work>",
+        "command": f"llamafactory-cli train recipes/llamafactory/{yaml_file.name} model_name_or_path=<offline SmolLM2> dataset_dir=<export> output_dir=<work>",
         "seconds": round(seconds, 1),
         "steps": state.get("global_step", len(losses)),
         "losses": losses,
@@ -245,6 +284,12 @@ def write_results(result: dict) -> None:
         )
         lines.append(f"| EXAONE `{name}`: lesson 07's printed block = LLaMA-Factory `exaone` | {'✔' if row['lesson07_block_equals_llamafactory'] else '✘'} |")
     lines.append(f"| the export's ironman_lora_sft.yaml passes LLaMA-Factory's parser | {'✔' if result['export_config_accepted'] else '✘'} |")
+    lines.append(f"| lesson 09's ironman_lora_dpo.yaml passes it as `stage: dpo` with its `pref_beta` | {'✔' if result['export_dpo_config_accepted'] else '✘'} |")
+    d = result["dpo_training"]
+    lines.append(
+        f"| DPO on SmolLM2-135M, {d['steps']} steps of 1 pair (the first 4 of the {result['dpo_pairs']} on-policy pairs: max_samples), `llamafactory-cli train persona_lora_dpo.yaml` | "
+        f"loss {', '.join(f'{x:.3f}' for x in d['losses'])} (finite: {d['finite']}), {d['seconds']:.0f} s, adapter saved: {d['adapter_saved']} |"
+    )
     lines += [
         f"| LoRA on SmolLM2-135M, {t['steps']} steps, `llamafactory-cli train` | loss {t['losses'][0]:.3f} → {t['losses'][-1]:.3f} "
         f"(mean of first/last {max(1, len(t['losses']) // 4)}: {t['first_mean']:.3f} → {t['last_mean']:.3f}), {t['seconds']:.0f} s, adapter saved: {t['adapter_saved']} |",
@@ -286,12 +331,26 @@ def main() -> None:
             pipeline[f"{data}: Llama 3 tokenizer, {label} vs Llama 3 Instruct template"] = compare_rows(
                 rows, llama3_reference(tok, reference["llama3"][data]), tok, 128000, 128009, bos_once=True
             )
+    dpo_reference = reference["dpo"]
+    sides, tok = lf_pairs(work / "data", "chatml", Path(smollm2), work, default_system=system)
+    for side, rows in sides.items():
+        pipeline[f"DPO pairs, {side}: SmolLM2, built-in `chatml` vs SmolLM2's chat template"] = compare_rows(
+            rows, dpo_reference["smollm2"][side], tok, tok.convert_tokens_to_ids("<|im_start|>"), tok.convert_tokens_to_ids("<|im_end|>"), bos_once=False
+        )
+    sides, tok = lf_pairs(work / "data", "llama3-ironman", llama3_dir, work, default_system=None)
+    for side, rows in sides.items():
+        pipeline[f"DPO pairs, {side}: Llama 3 tokenizer, the course's exported `llama3-ironman` vs Llama 3 Instruct template"] = compare_rows(
+            rows, llama3_reference(tok, dpo_reference["llama3"][side]), tok, 128000, 128009, bos_once=True
+        )
     exaone = check_exaone(reference["exaone"], smollm2)
     accepted = exported_config_is_accepted(work / "data", llama3_dir, work)
+    dpo_accepted = exported_dpo_config_is_accepted(work / "data", llama3_dir, work)
     if args.no_train:
-        print(json.dumps({"pipeline": pipeline, "exaone": exaone, "export_config_accepted": accepted}, ensure_ascii=False, indent=1))
+        print(json.dumps({"pipeline": pipeline, "exaone": exaone, "export_config_accepted": accepted,
+                          "export_dpo_config_accepted": dpo_accepted}, ensure_ascii=False, indent=1))
         return
     training = train(work, smollm2, work / "data")
+    dpo_training = train(work, smollm2, work / "data", DPO_YAML, "smollm2-ironman-dpo")
 
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -303,7 +362,10 @@ def main() -> None:
         # Lesson 07 says so too: without a system turn EXAONE's Jinja adds an empty one and LLaMA-Factory does not.
         "exaone_expected": {"without_system": "the Jinja adds an empty `[|system|][|endofturn|]` turn, LLaMA-Factory does not (✔ exactly that)"},
         "export_config_accepted": accepted,
+        "export_dpo_config_accepted": dpo_accepted,
+        "dpo_pairs": dpo_reference["pairs"],
         "training": training,
+        "dpo_training": dpo_training,
         "timing": {
             "setup_seconds": args.setup_seconds,
             "venv_reused": args.venv_reused == "true",
@@ -323,6 +385,10 @@ def main() -> None:
         failures.append(f"training loss did not fall: {training['first_mean']:.3f} -> {training['last_mean']:.3f}")
     if not training["adapter_saved"]:
         failures.append("no adapter_model.safetensors was saved")
+    if not dpo_accepted:
+        failures.append("the exported ironman_lora_dpo.yaml was not read as a DPO stage with its pref_beta")
+    if not (dpo_training["finite"] and dpo_training["adapter_saved"]):
+        failures.append(f"DPO training: losses {dpo_training['losses']}, adapter saved {dpo_training['adapter_saved']}")
     result["passed"] = not failures
     result["failures"] = failures
     write_results(result)
