@@ -1,14 +1,82 @@
-"""Sharing a trained model on the Hugging Face Hub, only when a token is present, with a model card that says what it is.
+"""Sharing a trained model on the Hugging Face Hub when the learner asks, with a model card that says what it is.
 
 The seed pasted its token into the notebook; here the token comes from `HF_TOKEN` or Colab secrets
-(`course_utils.environment.hub_token`), and without one nothing is uploaded.
+(`course_utils.environment.hub_token`), and without one nothing is uploaded. A token alone uploads nothing either:
+lesson 08 uploads only with `UPLOAD = True`. The size and an estimated time are printed before an upload starts,
+and the Hub's refusals (a read-only token, a name that exists) come back as one sentence.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import hub_token
+
+# An assumption, not a measurement: the upload rate used for the time estimate printed before an upload.
+# Nothing in this course measured an upload to the Hub; the real rate depends on the connection.
+ASSUMED_UPLOAD_MB_PER_S = 10.0
+TOKENS_PAGE = "https://huggingface.co/settings/tokens"
+
+
+class HubUploadError(RuntimeError):
+    """The Hub refused a step of the upload; the message says why and what to do, in one sentence."""
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload would send, and how long it may take at an assumed rate."""
+
+    files: int
+    bytes: int
+    rate_mb_per_s: float
+
+    @property
+    def seconds(self) -> float:
+        return self.bytes / (self.rate_mb_per_s * 1e6)
+
+    def describe(self) -> str:
+        size = f"{self.bytes / 1e9:.1f} GB" if self.bytes >= 1e9 else f"{self.bytes / 1e6:.1f} MB"
+        minutes = self.seconds / 60
+        duration = f"{minutes:.0f} min" if minutes >= 1 else f"{self.seconds:.0f} s"
+        return (f"{self.files} files, {size}: about {duration} by estimate, assuming an upload rate of "
+                f"{self.rate_mb_per_s:g} MB/s (not measured; the real rate depends on the connection).")
+
+
+def upload_plan(folder: str | Path, rate_mb_per_s: float = ASSUMED_UPLOAD_MB_PER_S) -> UploadPlan:
+    """Files and bytes of a folder as upload_folder would send them (hidden files left out), with the estimate's rate."""
+    files = [p for p in Path(folder).rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    return UploadPlan(len(files), sum(p.stat().st_size for p in files), rate_mb_per_s)
+
+
+def hub_refusal(error: Exception, repo_id: str, step: str) -> str:
+    """One sentence for an HTTP error of the Hub, by its status code, instead of huggingface_hub's multi-line text."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    namespace = repo_id.split("/")[0]
+    if status == 401:
+        return f"The Hub did not accept the token (401 Unauthorized) while trying to {step}: create a new token at {TOKENS_PAGE} and store it as the HF_TOKEN secret."
+    if status == 403:
+        return (f"The Hub refused to {step} {repo_id} (403 Forbidden): this token cannot write to the namespace "
+                f"'{namespace}', so use a token with write access ({TOKENS_PAGE}) or your own user name.")
+    if status == 409:
+        return f"{repo_id} already exists on the Hub: choose another name, or pass exist_ok=True to add this upload to it as a new commit."
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"The Hub answered {first_line.rstrip('.')} while trying to {step} {repo_id}: nothing more was uploaded."
+
+
+def hub_user(token: str) -> str:
+    """The token's user name; a read-only or rejected token is named here, before any repository is created."""
+    from huggingface_hub import whoami
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        info = whoami(token=token)
+    except HfHubHTTPError as error:
+        raise HubUploadError(hub_refusal(error, "your-name/model", "read your user name")) from None
+    role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise HubUploadError(f"The token of {info['name']} is read-only, so the Hub would refuse to create a repository: create a token with write access at {TOKENS_PAGE} and store it as the HF_TOKEN secret.")
+    return info["name"]
 
 # Licenses of the base models the course fine-tunes; a merged model or adapter inherits its base model's terms.
 BASE_MODEL_LICENSES = {
@@ -30,9 +98,7 @@ def hub_repo_id(name: str, token: str | None = None) -> str:
     token = token or hub_token()
     if not token or os.environ.get("HF_HUB_OFFLINE") == "1":
         return f"your-name/{name}"
-    from huggingface_hub import whoami
-
-    return f"{whoami(token=token)['name']}/{name}"
+    return f"{hub_user(token)}/{name}"
 
 
 def is_adapter_folder(folder: str | Path) -> bool:
@@ -93,10 +159,13 @@ def push_folder_to_hub(
     card: str | None = None,
     token: str | None = None,
     private: bool = True,
+    exist_ok: bool = False,
 ) -> str | None:
     """Upload a saved model folder (writing `card` as README.md first); without a token, say so and upload nothing.
 
-    Returns the repository URL, or None when nothing was uploaded.
+    The size and an estimated time are printed first. An existing repository is written into only with
+    `exist_ok=True`. Returns the repository URL, or None when nothing was uploaded; the Hub's refusals raise
+    HubUploadError with one sentence.
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
@@ -115,9 +184,17 @@ def push_folder_to_hub(
         (folder / "README.md").write_text(card, encoding="utf-8")
 
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
+    print(f"Uploading {folder} to {repo_id}: {upload_plan(folder).describe()}")
     api = HfApi(token=token)
-    url = api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message="Upload from the course notebook")
+    try:
+        url = api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=exist_ok)
+    except HfHubHTTPError as error:
+        raise HubUploadError(hub_refusal(error, repo_id, "create")) from None
+    try:
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message="Upload from the course notebook")
+    except HfHubHTTPError as error:
+        raise HubUploadError(hub_refusal(error, repo_id, "upload to")) from None
     print(f"Uploaded {folder} to {url}")
     return str(url)

@@ -33,6 +33,8 @@ UNSUPPORTED_FEATURES = (
     "use_dora", "use_qalora", "lora_bias", "layer_replication", "trainable_token_indices", "target_parameters",
     "use_bdlora", "alora_invocation_tokens", "arrow_config", "kasa_config", "velora_config", "monteclora_config",
 )
+# init_lora_weights values (prefixes) whose initialisation changed the base weights, so W + B @ A is not the trained model.
+BASE_REWRITING_INITS = ("pissa", "olora", "corda", "loftq", "lora_ga")
 # Files a checkpoint folder holds besides its weights; everything else that is not a weight file is copied too.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
 
@@ -82,13 +84,26 @@ def lora_scale(config: dict, module: str, rank: int) -> float:
     return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
 
 
+def rewrites_base(init_lora_weights) -> bool:
+    """Whether this `init_lora_weights` changed the base weights when the adapter was created (PEFT 0.21: PiSSA, OLoRA,
+    CorDA and LoRA-GA subtract their initial B @ A from W, LoftQ replaces W by a quantized residual)."""
+    return isinstance(init_lora_weights, str) and init_lora_weights.lower().startswith(BASE_REWRITING_INITS)
+
+
 def check_supported(config: dict, adapter_dir: Path) -> None:
-    """Refuse adapters whose merge is not a plain low-rank sum (DoRA, QA-LoRA, other PEFT methods...)."""
+    """Refuse adapters whose merge is not a plain low-rank sum on the original checkpoint (DoRA, QA-LoRA, PiSSA...)."""
     if config.get("peft_type", "LORA") != "LORA":
         raise ValueError(f"The adapter in {adapter_dir} is a {config.get('peft_type')} adapter: this merge handles LoRA only, so merge it with PeftModel.merge_and_unload() instead.")
     used = [name for name in UNSUPPORTED_FEATURES if config.get(name)]
     if used:
         raise ValueError(f"The adapter in {adapter_dir} uses {', '.join(used)}, which this streaming merge does not support: merge it with PeftModel.merge_and_unload() instead.")
+    init = config.get("init_lora_weights")
+    if rewrites_base(init):
+        # PEFT's save_pretrained(..., path_initial_model_for_weight_conversion=...) writes the trained change as a plain
+        # LoRA of twice the rank and records init_lora_weights=True; LoftQ has no such conversion.
+        fix = ("merge it with PeftModel.merge_and_unload() on the base weights LoftQ wrote" if str(init).lower() == "loftq"
+               else "save it converted with save_pretrained(..., path_initial_model_for_weight_conversion=<the adapter saved before training>) and merge that")
+        raise ValueError(f"The adapter in {adapter_dir} was created with init_lora_weights={init!r}, which rewrote the base weights, so adding it to the original checkpoint gives a wrong model: {fix}.")
 
 
 def read_adapter(adapter_dir: Path, config: dict) -> tuple[dict[str, LoraPair], dict[str, torch.Tensor]]:

@@ -15,7 +15,7 @@ FINISHED_MARKER = "run_complete.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 # What a learner finds in a checkpoint folder, and why each file is there.
 CHECKPOINT_FILES = {
-    "adapter_model.safetensors": "the LoRA weights only (a few MB), not the base model",
+    "adapter_model.safetensors": "the LoRA weights only, r x (in + out) numbers per adapted layer, not the base model",
     "adapter_config.json": "LoraConfig: rank, alpha, target modules, base model id",
     "optimizer.pt": "AdamW moments for every trainable weight, to continue without a jump in the loss",
     "scheduler.pt": "where the learning-rate schedule is",

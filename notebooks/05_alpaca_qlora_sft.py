@@ -226,13 +226,23 @@ print(f"학습 중 평가에 쓰는 행: {len(trainer_eval)} (레슨 06은 평�
 # GPU에서 다시 학습하려면 직접 `True`로 바꾸세요. 끝나지 않은 학습(연결이 끊긴 Colab)은 마지막 체크포인트에서 이어 갑니다.
 # Colab에서는 첫 셀의 `setup(drive=True)`가 `COURSE_OUTPUT`을 Drive 폴더로 정해 두므로, 연결이 끊겨 `/content`가
 # 지워져도 체크포인트가 남고, 새 런타임에서 이 셀을 다시 실행하면 거기서 이어 갑니다. 레슨 06도 같은 곳에서 읽습니다.
+#
+# **누구의 학습인가.** T4를 못 받은 Colab은 CPU 런타임을 열고, 그때도 Drive는 연결되므로 cpu 프로필의 SmolLM2 학습이 같은
+# Drive 폴더에 남을 수 있습니다. 그래서 폴더마다 어느 프로필과 기본 모델의 학습인지(`run_owner.json`)를 학습 전에 적고,
+# 다른 프로필이나 기본 모델의 학습이 있으면 그것을 이어 학습하거나 거부하지 않고 한 문장으로 알린 뒤 옆 폴더
+# (`05_alpaca_sft-<프로필>-<모델>`)에 학습합니다. 레슨 06도 같은 규칙으로 자기 프로필의 학습만 읽습니다.
 
 # %%
-from course_utils.lesson_runs import alpaca_run_dir  # course_utils/lesson_runs.py: runs shared by lessons 05 and 06
+# course_utils/lesson_runs.py: runs shared by lessons 05 and 06
+from course_utils.lesson_runs import alpaca_owner, alpaca_train_dir
+from course_utils.run_owner import claim_run_dir  # course_utils/run_owner.py: whose a run folder is
 from course_utils.training import last_checkpoint, prepare_output_dir  # course_utils/training.py: around a Trainer run
 
 OVERWRITE = profile.offline
-run_dir = prepare_output_dir(alpaca_run_dir(), overwrite=OVERWRITE)
+run_dir, note = alpaca_train_dir(profile)
+if note:  # another profile's or base model's run: left as it is, this run goes beside it
+    print(note)
+run_dir = claim_run_dir(prepare_output_dir(run_dir, overwrite=OVERWRITE), alpaca_owner(profile))
 resume_from = last_checkpoint(run_dir)
 print(f"출력 폴더: {run_dir}")
 print(f"이어서 학습할 체크포인트: {resume_from or '없음 (처음부터)'}")
@@ -298,9 +308,11 @@ print(peft_config.r, peft_config.lora_alpha, peft_config.target_modules)
 # ## 10. 학습률 스케줄러: 세 가지를 그려 보기
 #
 # 학습률은 처음 `warmup_steps` 동안 0에서 `learning_rate`까지 올라간 뒤(워밍업: 초기의 큰 기울기로 어댑터가
-# 튀지 않게), 스케줄러에 따라 움직입니다. `constant_with_warmup`은 그대로, `linear`는 직선으로 0까지,
-# `cosine`은 코사인 곡선으로 0까지 내려갑니다. LoRA의 학습률은 보통 1e-5 ~ 5e-4 사이에서 고릅니다(전체
-# 미세조정보다 10배쯤 큼). 아래 곡선은 Trainer가 쓰는 것과 같은 함수로 계산합니다.
+# 튀지 않게), 스케줄러에 따라 움직입니다. `constant_with_warmup`은 그대로, `linear`는 직선으로 0을 향해,
+# `cosine`은 코사인 곡선으로 0을 향해 내려갑니다. 그림의 스텝 k에 찍힌 값은 **k번째 업데이트에 쓰인 학습률**이고, Trainer가
+# 스텝 k에 기록하는 `learning_rate`(TensorBoard의 곡선)와 같은 값입니다(`tests/test_training.py`가 확인). 그래서 첫 스텝은
+# 학습률 0으로 아무것도 바꾸지 않고, 최고 학습률은 워밍업 다음 스텝(`warmup_steps + 1`)에 처음 쓰이며, 마지막 스텝도 0이 아닙니다.
+# LoRA의 학습률은 보통 1e-5 ~ 5e-4 사이에서 고릅니다(전체 미세조정보다 10배쯤 큼). 아래 곡선은 Trainer가 쓰는 것과 같은 함수로 계산합니다.
 
 # %%
 import math
@@ -318,6 +330,9 @@ ax.set_ylabel("learning rate")
 ax.set_title(f"warmup {warmup} of {sft.max_steps} steps, peak {sft.learning_rate:g}")
 ax.legend()
 plt.show()
+cosine = lr_schedule("cosine", sft.learning_rate, sft.max_steps, warmup)
+print(f"cosine: 스텝 1의 학습률 {cosine[0]:g}, 최고 {max(cosine):g}를 처음 쓰는 스텝 {cosine.index(max(cosine)) + 1}, "
+      f"마지막 스텝 {sft.max_steps}의 학습률 {cosine[-1]:.3g}")
 
 # %% [markdown]
 # ## 11. `SFTConfig`: 인자 하나하나
@@ -557,8 +572,9 @@ print(f"eval_loss: 학습 전 {base_eval_loss:.4f} → 학습 후 {final_eval_lo
 # %% [markdown]
 # ## 20. 최종 어댑터 저장과 "끝남" 표시
 #
-# `save_model`은 어댑터(수 MB)만 저장합니다. 마지막에 `run_complete.json`을 써서, 이 폴더가 중간에 끊긴 학습이 아니라
-# 끝난 학습임을 표시합니다. 레슨 06은 이 표시가 있는 폴더만 읽습니다.
+# `save_model`은 기반 모델 없이 어댑터만 저장합니다. 크기는 파일을 재서 출력합니다: Llama-3-8B의 7개 투영에 r=16이면
+# 어댑터가 4,194만 파라미터라 fp32(T4)로 약 168 MB, bf16으로 약 84 MB입니다. 마지막에 `run_complete.json`을 써서, 이 폴더가
+# 중간에 끊긴 학습이 아니라 끝난 학습임을, 그리고 어느 프로필과 기본 모델의 학습인지 표시합니다. 레슨 06은 자기 프로필의 이 표시가 있는 폴더만 읽습니다.
 
 # %%
 from course_utils.training import mark_finished  # course_utils/training.py: around a Trainer run
@@ -571,6 +587,9 @@ marker = mark_finished(run_dir, {
     "train_seconds": round(train_cost.seconds, 1), "peak_rss_gib": round(train_cost.peak_rss_gib, 2),
 })
 print("저장:", sorted(p.name for p in run_dir.iterdir()))
+adapter_file = run_dir / "adapter_model.safetensors"
+print(f"{adapter_file.name}: {adapter_file.stat().st_size / 1e6:.1f} MB "
+      f"(LoRA 파라미터 {sum(p.numel() for p in trainer.model.parameters() if p.requires_grad) / 1e6:.2f} M개)")
 
 # %% [markdown]
 # 이제 같은 폴더에 실수로 다시 학습하려 하면 거부됩니다.

@@ -28,7 +28,7 @@
 # ## 학습 목표
 # - 기반 모델에 어댑터를 얹어 불러오고, 같은 모델에서 어댑터를 껐다 켜며 기반/미세조정 답을 비교한다.
 # - 생성 파라미터(`do_sample`, `temperature`, `top_k`, `top_p`, `max_new_tokens`, EOS와 stop string)를 설명하고,
-#   `do_sample=False`일 때 `temperature`가 아무 일도 하지 않음을 직접 확인한다.
+#   `do_sample`을 적지 않으면 모델의 `generation_config`가 정한다는 것과, `do_sample=False`일 때 `temperature`가 쓰이지 않음을 직접 확인한다.
 # - 평가 손실과 퍼플렉서티, 정답 자동 채점 벤치마크로 두 모델을 숫자로 비교한다.
 # - 블라인드 A/B 시트와 LLM 심판(채점 기준 명시, 위치 바꾸기)을 만들고, 심판의 위치·길이 편향을 말한다.
 # - 왼쪽 패딩으로 배치 생성을 하고, 서비스용으로는 vLLM이 왜 빠른지 안다.
@@ -86,6 +86,8 @@ def short(text: str, limit: int = 160) -> str:
 # 없으면 그렇다고 말하고, 같은 방법으로 짧은 어댑터를 직접 학습해 `outputs/06_fallback_sft`에 만듭니다:
 # `short_sft_preset`(`sft_short`)은 프로필의 SFT 설정에서 스텝만 줄인 것입니다(cpu 4 스텝 약 1분, GPU 10 스텝: T4에서 학습 <!-- t4:06-ko -->약 1분 (추정)<!-- /t4 -->, `course_utils/t4_estimate.py`).
 # 이미 끝난 대체 어댑터가 있으면(연결이 끊겨 다시 실행한 경우) 다시 학습하지 않고 씁니다.
+# 어느 쪽이든 **이 프로필과 같은 기본 모델**의 학습만 씁니다(`run_owner.json`, 5강 7절): T4에서 Drive에 cpu 프로필의 SmolLM2
+# 어댑터가 남아 있으면 그것을 8B 모델에 얹지 않고(층 크기가 달라 실패합니다), 무엇을 찾았는지 한 문장으로 말한 뒤 그대로 둡니다.
 
 # %%
 import gc
@@ -94,13 +96,17 @@ import torch
 
 from course_utils.alpaca_data import alpaca_splits, load_alpaca  # course_utils/alpaca_data.py: Alpaca rows
 # course_utils/lesson_runs.py: runs shared by lessons 05 and 06
-from course_utils.lesson_runs import alpaca_run_dir, finished_alpaca_adapter, short_sft_preset
+from course_utils.lesson_runs import alpaca_owner, alpaca_run_dir, find_alpaca_adapter, short_sft_preset
 # course_utils/models.py: a profile's model and tokenizer
 from course_utils.models import load_causal_lm, load_tokenizer
+from course_utils.run_owner import claim_run_dir  # course_utils/run_owner.py: whose a run folder is
 # course_utils/training.py: around a Trainer run
 from course_utils.training import lora_sft_trainer, mark_finished, prepare_output_dir
 
-run_dir, fallback_dir = finished_alpaca_adapter()
+found = find_alpaca_adapter(profile)
+for note in found.notes:  # runs of another profile or base model: named, left alone, never loaded
+    print(note)
+run_dir, fallback_dir = found.adapter, found.train_into
 tokenizer = load_tokenizer(profile.sft_model, profile)
 if run_dir is not None:
     print(f"어댑터를 씁니다: {run_dir}")
@@ -108,14 +114,15 @@ else:
     sft_short = short_sft_preset(profile)
     print(f"{alpaca_run_dir()}에 레슨 05의 끝난 학습이 없습니다(레슨 05를 끝까지, Colab에서는 Drive와 함께 실행하면 그 결과를 씁니다).\n"
           f"대신 같은 방법으로 {sft_short.max_steps} 스텝짜리 짧은 어댑터를 지금 학습합니다: {fallback_dir}")
-    run_dir = prepare_output_dir(fallback_dir)
+    run_dir = claim_run_dir(prepare_output_dir(fallback_dir), alpaca_owner(profile))
     splits, report = alpaca_splits(load_alpaca(profile), tokenizer, sft_short.max_length)
     trainer = lora_sft_trainer(load_causal_lm(profile.sft_model, profile), tokenizer, splits["train"], splits["test"],
                                sft_short, run_dir)
     trainer.train()
     trainer.save_model(str(run_dir))
     splits["test"].to_parquet(str(run_dir / "heldout.parquet"))
-    mark_finished(run_dir, {"profile": profile.name, "steps": sft_short.max_steps, "fallback_for": "05_alpaca_sft"})
+    mark_finished(run_dir, {"profile": profile.name, "base_model": profile.sft_model, "steps": sft_short.max_steps,
+                            "fallback_for": "05_alpaca_sft"})
     del trainer
     gc.collect()  # the trainer's model must leave the GPU before the base model and the judge load
     if torch.cuda.is_available():
@@ -129,7 +136,10 @@ else:
 from datasets import Dataset
 from peft import PeftModel
 
+from course_utils.adapter_merge import check_adapter_matches_base  # course_utils/adapter_merge.py: adapter/base checks
+
 base_model = load_causal_lm(profile.sft_model, profile)
+check_adapter_matches_base(run_dir, base_model)  # a second guard: one sentence instead of PEFT's size mismatch
 model = PeftModel.from_pretrained(base_model, str(run_dir))
 model.eval()
 heldout = Dataset.from_parquet(str(run_dir / "heldout.parquet"))
@@ -148,8 +158,20 @@ print(f"어댑터: {run_dir.name}, 평가용 행 {len(heldout)}개 (학습에 �
 # | `max_new_tokens` | 새로 만들 토큰 수의 상한 |
 # | `eos_token_id`, `stop_strings` | 이 토큰/문자열이 나오면 멈춤. 미세조정으로 EOS를 배운 모델은 스스로 멈춥니다. 채팅 모델은 턴 끝 토큰(Llama 3: `<|eot_id|>`)에서 멈춰야 하므로 `course_utils.generation.generate`는 EOS와 그 토큰을 함께 넘깁니다 |
 #
-# 원래 강의는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 탐욕적 생성에서는 temperature가 **쓰이지 않으므로**
-# 아무 효과가 없었습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
+# 원래 강의는 `temperature=0.05`를 `do_sample` 없이 넘겼습니다. 그때 샘플링인지 탐욕적인지는 **모델의 `generation_config`**
+# (모델 폴더의 `generation_config.json`)가 정합니다: `generate()`는 인자로 주지 않은 값을 모두 거기서 가져옵니다(1강의 규칙).
+# Hub에 공개된 Meta-Llama-3-8B의 `generation_config.json`은 `do_sample: true, temperature: 0.6, top_p: 0.9`입니다. 그래서 원래 강의의
+# 호출은 **샘플링**이었고, temperature 0.05로 분포를 아주 뾰족하게 만든 샘플링이었습니다: 탐욕적 생성과 거의 같지만 같다는
+# 보장은 없습니다. 이 노트북이 불러온 모델의 `generation_config`부터 봅니다(GPU 프로필에서는 받은 Meta-Llama-3-8B 폴더의 파일 그대로입니다).
+
+# %%
+own = model.generation_config  # what generate() uses for every argument the call does not pass
+print(own)
+print(f"do_sample 없이 temperature=0.05만 넘긴 호출은 이 모델에서 "
+      f"{'샘플링 (temperature 0.05, top_p ' + str(own.top_p) + ')' if own.do_sample else '탐욕적 생성 (temperature는 쓰이지 않음)'}입니다.")
+
+# %% [markdown]
+# `do_sample=False`를 **직접 적으면** temperature는 쓰이지 않습니다. `GenerationConfig`를 엄격하게 검사하면 그 이유를 말해 줍니다.
 
 # %%
 from transformers import GenerationConfig
@@ -160,8 +182,8 @@ except ValueError as error:
     print(error)
 
 # %% [markdown]
-# 직접 확인합니다: 같은 프롬프트를 탐욕적으로, 그리고 `temperature=0.05`를 더해 생성하면 답이 글자 하나까지 같고,
-# transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
+# 직접 확인합니다: 같은 프롬프트를 `do_sample=False`로, 그리고 `do_sample=False`에 `temperature=0.05`를 더해 생성하면 답이 글자 하나까지
+# 같고, transformers는 "The following generation flags are not valid and may be ignored: ['temperature']" 경고를 냅니다.
 
 # %%
 from course_utils.generation import generate  # course_utils/generation.py: batched greedy generation
@@ -174,6 +196,21 @@ print("greedy            :", repr(greedy))
 print("greedy + temp 0.05:", repr(seed_style))
 print("같은 답인가?", greedy == seed_style)
 assert greedy == seed_style
+
+# %% [markdown]
+# 이제 원래 강의의 호출을 되살립니다: `do_sample`은 모델의 기본값에서, temperature는 0.05. 이 모델의 기본값과 Meta-Llama-3-8B의
+# 기본값(`do_sample=True`, `top_p=0.9`) 두 가지로, 시드 다섯 개씩 생성해 탐욕적 답과 같은 것이 몇 개인지 셉니다. 샘플링이면
+# 시드마다 다를 수 있고, temperature가 작을수록 탐욕적 답에 가까워집니다. 몇 개가 같은지는 모델과 질문에 따라 다르니 아래 출력을 보세요.
+
+# %%
+LLAMA3_8B_DEFAULTS = {"do_sample": True, "top_p": 0.9}  # Meta-Llama-3-8B's generation_config.json (temperature 0.6 there)
+for name, defaults in (("이 모델의 기본값", {"do_sample": own.do_sample, "top_p": own.top_p}), ("Meta-Llama-3-8B의 기본값", LLAMA3_8B_DEFAULTS)):
+    runs = []
+    for seed in range(5 if defaults["do_sample"] else 1):  # greedy needs one run: it never depends on the seed
+        torch.manual_seed(seed)
+        runs.append(generate(model, tokenizer, probe, max_new_tokens=32, temperature=0.05, **defaults)[0])
+    mode = "샘플링" if defaults["do_sample"] else "탐욕적"
+    print(f"{name} ({mode}, temperature 0.05): 탐욕적 답과 같은 답 {sum(r == greedy for r in runs)}/{len(runs)}")
 
 # %% [markdown]
 # `do_sample=True`일 때 비로소 temperature·top_k·top_p가 작동합니다. 시드를 바꾸면 답이 달라지고, 같은 시드면 같습니다.
@@ -537,7 +574,8 @@ print(f"노트북 전체 {time.perf_counter() - notebook_start:.0f} s")
 # %% [markdown]
 # ## 요약
 # - 어댑터는 기반 모델 위에 얹어 불러오고, `disable_adapter()`로 같은 메모리에서 기반 모델과 비교했습니다.
-# - 탐욕적 생성에서는 `temperature`가 쓰이지 않습니다(경고와 같은 답으로 확인). 샘플링 파라미터는 `do_sample=True`와 함께.
+# - `do_sample`을 적지 않으면 모델의 `generation_config`가 정합니다: Meta-Llama-3-8B는 샘플링이 기본이라, 원래 강의의 `temperature=0.05`는
+#   효과가 있었습니다(아주 뾰족한 샘플링). `do_sample=False`를 적으면 `temperature`는 쓰이지 않습니다(경고와 같은 답으로 확인).
 # - 같은 `alpaca_prompt`로 학습하고 평가했으며, 평가 손실·퍼플렉서티·벤치마크를 모두 계산해 비교했습니다.
 #   작은 표본의 점수에는 95 % 구간을 붙였습니다: 44문항의 정확도 구간은 ±14 %p 안팎이라, 짝지은 차이의 구간이 0을
 #   포함하는 한 "미세조정이 정답률을 바꿨다"고 말하지 않습니다. 정답률은 답의 형식을 따르는지에도 크게 좌우됩니다.

@@ -32,7 +32,7 @@
 # - 기본 모델 / 기본 + 시스템 프롬프트 / 파인튜닝 모델을 같은 미공개 질문으로 비교한다: 스타일 마커 비율, 한글 비율, 심사 모델 점수, 일반 상식 유지.
 # - 어댑터를 체크포인트에 **샤드 하나씩** 병합하고(GPU 없이, T4에서도), 병합 전후와 실제로 학습한 모델의 logits를 상대 오차와 top-1 일치로 비교하고, 평범한 `from_pretrained`로 다시 불러 생성한다.
 # - 병합 모델을 GGUF 파일로 내보내 llama.cpp와 Ollama에서 돌리는 법을 알고, transformers의 GGUF 로더로 확인한다.
-# - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 토큰이 있을 때만 하는 Hub 업로드, 멀티 GPU 레시피를 안다.
+# - LLaMA-Factory용 내보내기(데이터, `dataset_info.json`, `llama3-ironman` 템플릿), 직접 켤 때만 하는 Hub 업로드(기본은 어댑터), 멀티 GPU 레시피를 안다.
 #
 # ## 소요 시간과 하드웨어
 # | 프로필 | 하드웨어 | 모델 | 시간 |
@@ -40,6 +40,8 @@
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 3~4분 |
 # | `t4` | Colab T4 15 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 학습 <!-- t4:08-ko -->약 8~10분 (추정)<!-- /t4 -->; 다운로드, CPU에서 샤드별 병합, GGUF 내보내기는 따로 (T4에서 잰 적 없음) |
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit 학습, bf16 연산, 샤드별 병합 | 다운로드 포함 약 20~30분 (추정) |
+#
+# Hub 업로드는 시간표에 넣지 않았습니다: 기본으로 꺼져 있고(`UPLOAD = False`), 켜면 12절이 올리기 전에 크기와 예상 시간을 출력합니다.
 #
 # cpu 프로필의 135M 모델은 한국어를 거의 모릅니다. 그래서 cpu의 숫자는 "방법이 작동하는가"를 보여 줄 뿐, 8B 모델의 품질을
 # 말하지 않습니다. 같은 셀이 GPU 프로필에서는 원래 강의와 같은 한국어 8B 모델로 돌아갑니다.
@@ -195,7 +197,8 @@ for column, texts in answers.items():
 # %% [markdown]
 # ## 5. LoRA와 `SFTConfig`
 # LoRA 설정과 학습 인자는 프로필의 `persona` 프리셋에서 옵니다(배치, 누적, `max_length`, 스텝, 학습률). 과적합을 보려고
-# 검증 손실을 `eval_steps`마다 잽니다. T4(fp16 연산)에서는 5강처럼 LoRA 가중치를 fp32로 올립니다: TRL이 4-bit 모델의 LoRA 가중치를
+# 검증 손실을 `eval_steps`마다 잽니다. 학습 폴더는 프로필마다 따로(`08_ironman_<프로필>`)이고, 어느 프로필과 기본 모델의 학습인지
+# `run_owner.json`에 적어 둡니다(5강처럼): 다른 기본 모델의 학습이 그 폴더에 있으면 한 문장으로 알리고 옆 폴더에 학습합니다. T4(fp16 연산)에서는 5강처럼 LoRA 가중치를 fp32로 올립니다: TRL이 4-bit 모델의 LoRA 가중치를
 # bf16으로 두는데, fp16의 GradScaler에는 bf16 기울기를 되돌리는 커널이 없어 첫 스텝에서 멈추기 때문입니다.
 
 # %%
@@ -203,10 +206,14 @@ import torch
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
-from course_utils.environment import output_dir  # course_utils/environment.py: where the course runs
+from course_utils.lesson_runs import persona_owner, persona_run_dir  # course_utils/lesson_runs.py: runs between lessons
+from course_utils.run_owner import claim_run_dir  # course_utils/run_owner.py: whose a run folder is
 from course_utils.training import upcast_trainable_for_fp16  # course_utils/training.py: as in lesson 05
 
-run_dir = output_dir() / f"08_ironman_{profile.name}"
+run_dir, note = persona_run_dir(profile)
+if note:
+    print(note)
+run_dir = claim_run_dir(run_dir, persona_owner(profile))
 lora_config = LoraConfig(
     r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
 )
@@ -320,7 +327,9 @@ for question, *texts in list(zip(questions, *answers.values()))[::5]:
 # - **심사 점수**: 심사 모델에 루브릭(`PERSONA_RUBRIC`)을 주고, 다음 토큰이 "1"~"5"일 확률로 가중 평균한 점수(G-Eval 방식).
 #   루브릭은 6강의 심사 프롬프트처럼 영어입니다. 한국어 8B 심사 모델은 영어 지시를 잘 읽고, SmolLM2에서는 같은 루브릭이
 #   한국어로 362토큰, 영어로 96토큰이라 심사하는 답마다 그만큼 계산이 줄어듭니다.
-#   심사 모델은 어댑터를 끈 **기본 모델**입니다. cpu의 135M 모델은 심사위원으로 매우 약합니다: 점수가 1.5 근처에 몰리고
+#   심사 모델은 어댑터를 끈 **기본 모델**입니다. 그래서 "기본"과 "기본 + 시스템 프롬프트" 열은 심사 모델 **자신의 답**이고,
+#   LLM 심사는 자기가 쓴 답을 더 좋게 보는 경향(자기 선호 편향, 6강)이 있습니다: 이 열들의 점수는 파인튜닝 열에 비해 유리할 수 있으니,
+#   기본 열이 이겨도 그 차이를 그대로 믿지 마세요(더 공정하게는 다른 계열의 심사 모델을 씁니다). cpu의 135M 모델은 심사위원으로 매우 약합니다: 점수가 1.5 근처에 몰리고
 #   답의 질을 거의 가르지 못하므로, 이 열은 방법을 보여 줄 뿐 근거로 삼지 마세요. GPU 프로필의 한국어 8B 모델은 훨씬 낫지만 그래도 사람이 몇 개를 직접 읽어 확인해야 합니다.
 # - **일반 상식**: 상식 문제 10개를 같은 설정으로 묻고, 6강의 짧은 답 규칙(첫 줄에 정답이 한 단어로)으로 채점합니다.
 #   페르소나를 배우느라 상식이 나빠지면 안 됩니다. cpu의 135M 모델은 한국어 상식 문제를 원래 거의 못 맞히므로, 정답을
@@ -402,22 +411,32 @@ if profile.name == "cpu":
 
 # %% [markdown]
 # ## 9. 병합: 샤드 하나씩, GPU 없이
-# LoRA 어댑터(몇 MB)를 저장한 뒤, 기본 모델의 가중치에 더해 하나의 평범한 모델로 만듭니다. 병합은 가중치마다
+# LoRA 어댑터를 저장한 뒤(크기는 아래에 출력: 8B 모델의 7개 투영에 r=16이면 4,194만 파라미터, fp32로 약 168 MB), 기본 모델의 가중치에 더해 하나의 평범한 모델로 만듭니다. 병합은 가중치마다
 # $W' = W + \frac{\alpha}{r} B A$ 한 줄입니다. PEFT의 `merge_and_unload()`는 이것을 **모델 전체를 16-bit로 메모리에 올린 채** 하므로
 # 8B 모델이면 16 GB가 필요하고, Colab T4(RAM 약 12.7 GB, GPU 15 GB)에는 들어가지 않습니다. 그래서 `course_utils.merge`는 디스크의
 # 체크포인트를 **safetensors 샤드 하나씩** 읽어, 그 샤드에 있는 가중치에만 $\frac{\alpha}{r} BA$를 fp32로 더하고 원래 dtype으로 되돌려
 # 씁니다. 메모리에는 샤드 하나(Llama-3-8B는 약 5 GB)와 어댑터만 있고, GPU는 쓰지 않습니다. 결과가 PEFT의 `merge_and_unload()`와 같은
 # 가중치라는 것은 테스트(`tests/test_merge.py`)가 확인합니다. 세 프로필 모두 같은 코드로 병합합니다.
 #
-# 먼저 어댑터를 저장하고, **실제로 학습한 모델**(GPU: 4-bit nf4 기본 모델 + 어댑터, cpu: fp32 + 어댑터)의 logits를 나중 비교용으로 남깁니다.
+# 먼저 어댑터를 저장하고(그 파일의 크기를 출력하고, 폴더에 "끝남" 표시를 합니다), **실제로 학습한 모델**(GPU: 4-bit nf4 기본 모델 + 어댑터,
+# cpu: fp32 + 어댑터)의 logits를 나중 비교용으로 남깁니다. 비교할 입력은 채팅 템플릿이 이미 BOS(`<|begin_of_text|>`)로 시작하므로
+# 토크나이저가 BOS를 하나 더 붙이지 않게 `add_special_tokens=False`로 토큰화합니다(6강의 `completion_loss`와 같은 규칙).
 
 # %%
 import gc
 
+from course_utils.training import mark_finished  # course_utils/training.py: as in lesson 05
+
 adapter_dir = run_dir / "adapter"
 trainer.save_model(str(adapter_dir))
+mark_finished(run_dir, {"profile": profile.name, "base_model": profile.persona_model, "steps": trainer.state.global_step})
+adapter_file = adapter_dir / "adapter_model.safetensors"
+lora_params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
 print("어댑터 파일:", sorted(p.name for p in adapter_dir.iterdir()))
-sample = tokenizer(persona_prompts(tokenizer, questions[:2], train_system), return_tensors="pt", padding=True)
+print(f"{adapter_file.name}: {adapter_file.stat().st_size / 1e6:.1f} MB = LoRA 파라미터 {lora_params / 1e6:.2f} M개 × "
+      f"{next(p for p in trainer.model.parameters() if p.requires_grad).element_size()}바이트 (기본 모델은 들어 있지 않음)")
+sample = tokenizer(persona_prompts(tokenizer, questions[:2], train_system), return_tensors="pt", padding=True,
+                   add_special_tokens=False)  # the chat template already starts with the BOS
 positions = sample["attention_mask"].bool()  # compare real tokens only, not padding
 
 
@@ -637,28 +656,44 @@ print(export_paths["dataset_info"].read_text())
 print(export_paths["template"].read_text())
 
 # %% [markdown]
-# ## 12. Hub에 공유하기 (토큰이 있을 때만)
+# ## 12. Hub에 공유하기 (직접 켤 때만)
 # 원래 강의는 토큰을 노트북에 그대로 적었습니다. 그러면 노트북을 공유하는 순간 토큰도 공개됩니다. 여기서는 Colab 보안 비밀(왼쪽 열쇠
-# 아이콘)이나 `HF_TOKEN` 환경 변수에서만 읽고, 없으면 아무것도 올리지 않습니다. 저장소 이름의 앞부분(사용자 이름)은 토큰으로
-# `huggingface_hub.whoami()`에 물어 정합니다(토큰이 없으면 `your-name`). 모든 프로필이 병합했으므로 올리는 것은 병합된 폴더이고,
-# 모델 카드는 폴더를 보고 "병합된 모델"인지 "어댑터만"인지 적습니다. 기본 모델, 데이터, 라이선스도 적습니다.
+# 아이콘)이나 `HF_TOKEN` 환경 변수에서만 읽습니다. 그리고 **토큰이 있다고 올리지 않습니다**: `setup()`이 GPU 학습자에게 토큰을
+# 권하므로, 토큰만으로 올리면 대부분이 모르는 사이에 올리게 됩니다. 올리려면 `UPLOAD = True`로 바꾸세요.
+# - 올리는 것은 기본으로 **어댑터**(`adapter_dir`)입니다. 병합된 폴더(8B면 16 GB)는 `UPLOAD_MERGED = True`일 때만 올립니다.
+# - 올리기 전에 파일 수, 크기, 예상 시간을 출력합니다. 예상 시간은 **가정한 업로드 속도**로 나눈 추정이지 측정이 아닙니다.
+# - 흔히 만드는 **읽기 전용 토큰**으로는 저장소를 만들 수 없습니다. 그런 토큰, 이미 있는 저장소 이름, 쓸 권한이 없는 이름은
+#   huggingface_hub의 여러 줄짜리 HTTP 오류 대신 한 문장으로 알려 주고 아무것도 올리지 않습니다(이미 있는 내 저장소에 올리려면 `exist_ok=True`).
+#
+# 저장소 이름의 앞부분(사용자 이름)은 올릴 때만 토큰으로 `huggingface_hub.whoami()`에 물어 정합니다(그 전에는 `your-name`).
+# 모델 카드는 폴더를 보고 "어댑터만"인지 "병합된 모델"인지 적고, 기본 모델, 데이터, 라이선스도 적습니다.
 
 # %%
 # course_utils/hub_upload.py: sharing on the Hub
-from course_utils.hub_upload import hub_repo_id, is_adapter_folder, model_card, push_folder_to_hub
+from course_utils.hub_upload import HubUploadError, hub_repo_id, is_adapter_folder, model_card, push_folder_to_hub, upload_plan
 
-upload_folder = merged_dir
-repo_id = hub_repo_id(f"{profile.persona_model.split('/')[-1]}-ironman")
-card = model_card(
-    repo_id=repo_id,
-    base_model=profile.persona_model,
-    data_description=f"{len(train_rows)} Korean instruction/answer pairs in Tony Stark's voice, written for the course (data/persona)",
-    data_license="CC BY 4.0 (data/LICENSE.md)",
-    summary="A Korean Tony Stark persona fine-tuned with LoRA (lesson 08 of an open fine-tuning course).",
-    adapter_only=is_adapter_folder(upload_folder),
-)
-print(card)
-push_folder_to_hub(upload_folder, repo_id, card=card)
+UPLOAD = False  # True: share on the Hub (a write token as the HF_TOKEN secret)
+UPLOAD_MERGED = False  # True: the merged folder (16 GB for an 8B model) instead of the adapter
+upload_folder = merged_dir if UPLOAD_MERGED else adapter_dir
+print(f"올릴 폴더 {upload_folder}: {upload_plan(upload_folder).describe()}")
+repo_name = f"{profile.persona_model.split('/')[-1]}-ironman"
+try:
+    repo_id = hub_repo_id(repo_name) if UPLOAD else f"your-name/{repo_name}"
+    card = model_card(
+        repo_id=repo_id,
+        base_model=profile.persona_model,
+        data_description=f"{len(train_rows)} Korean instruction/answer pairs in Tony Stark's voice, written for the course (data/persona)",
+        data_license="CC BY 4.0 (data/LICENSE.md)",
+        summary="A Korean Tony Stark persona fine-tuned with LoRA (lesson 08 of an open fine-tuning course).",
+        adapter_only=is_adapter_folder(upload_folder),
+    )
+    print(card)
+    if UPLOAD:
+        push_folder_to_hub(upload_folder, repo_id, card=card)
+    else:
+        print("UPLOAD = False: 토큰이 있어도 아무것도 올리지 않았습니다. 올리려면 UPLOAD = True로 바꾸고 이 셀을 다시 실행하세요.")
+except HubUploadError as error:
+    print("업로드하지 않음:", error)
 
 # %% [markdown]
 # ## 13. 여러 GPU로: accelerate + DeepSpeed ZeRO-3 / FSDP
@@ -682,11 +717,12 @@ print(f"이 노트북의 학습: {train_cost}")
 # - 어댑터를 샤드 하나씩 병합해 T4에서도 병합 모델을 만들었습니다. 병합 전후는 상대 오차와 top-1 일치로 비교했고, 4-bit로 학습한 모델과의
 #   차이가 더 큰 이유(학습은 $Q(W)$ 위에서, 병합은 $W + \Delta W$를 다시 양자화)를 보았습니다. 병합 모델은 PEFT 없이 불러 `model.generate`로 생성했습니다(`model.module` 아님).
 # - 병합 모델을 GGUF로 내보내 transformers의 GGUF 로더로 확인했고, llama.cpp와 Ollama로 돌리는 명령을 보았습니다.
-# - LLaMA-Factory 내보내기, 토큰이 있을 때만 하는 Hub 업로드, accelerate 멀티 GPU 레시피를 같은 데이터에서 만들었습니다.
+# - LLaMA-Factory 내보내기와 accelerate 멀티 GPU 레시피를 같은 데이터에서 만들었습니다. Hub 업로드는 `UPLOAD = True`일 때만, 기본은 어댑터이고
+#   올리기 전에 크기와 예상 시간을 보여 줍니다.
 #
 # ## 연습 문제
 # 1. **기초**: `STYLE_MARKERS`에 표지어 두 개를 더하고(학습 답에 실제로 나오는 말로), 세 열의 마커 비율이 어떻게 바뀌는지 보세요. 마커 목록이 넓어질수록 기준선도 오르지 않나요?
-# 2. **응용**: `SFTConfig`에 `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, `save_strategy="steps"`를 더해 검증 손실이 가장 낮은 시점의 어댑터로 표를 다시 만드세요. 마지막 스텝의 모델과 무엇이 다른가요?
+# 2. **응용**: `SFTConfig`에 `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, `save_strategy="steps"`, 그리고 `save_steps=preset.eval_steps`를 더해 검증 손실이 가장 낮은 시점의 어댑터로 표를 다시 만드세요. `save_steps`를 빼면 기본값 500이 남아 `max_steps`보다 커서 체크포인트가 하나도 저장되지 않고, 고를 "가장 좋은 시점"도 없습니다. 마지막 스텝의 모델과 무엇이 다른가요?
 # 3. **도전**: 심사 점수를 사람의 판단과 비교하세요. 평가 질문 10개에 대해 세 열의 답을 이름을 가리고 섞어(`course_utils.evaluation.blind_ab_sheet`) 직접 1~5점을 매기고, 심사 모델 점수와의 순위 상관을 계산하세요. cpu와 GPU 프로필의 심사 모델은 각각 얼마나 믿을 만한가요?
 
 # %% tags=["solution"]
@@ -705,12 +741,26 @@ for column, texts in answers.items():
           f"{with_interval(k_after / len(texts), wilson_interval(k_after, len(texts)))}")
 
 # %% tags=["solution"]
-# 풀이 2 (응용): 검증 손실이 가장 낮았던 스텝을 기록에서 찾습니다. 그 어댑터로 표를 다시 만들려면 SFTConfig에
-# load_best_model_at_end=True, metric_for_best_model="eval_loss", save_strategy="steps", save_steps=eval_steps를 두고 다시 학습합니다.
-persona_evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
-if persona_evals:
-    best_step, best_eval = min(persona_evals, key=lambda point: point[1])
-    print(f"검증 손실 최저: 스텝 {best_step} ({best_eval:.3f}), 마지막 스텝 {persona_evals[-1][0]} ({persona_evals[-1][1]:.3f})")
+# 풀이 2 (응용): 먼저 함정. save_strategy="steps"만 더하면 save_steps는 기본값 500으로 남아 max_steps보다 크므로 체크포인트가 하나도 없습니다.
+import dataclasses
+
+best_settings = dict(load_best_model_at_end=True, metric_for_best_model="eval_loss", save_strategy="steps")
+trap = dataclasses.replace(args, **best_settings)
+print(f"save_steps 없이: save_steps={trap.save_steps}, max_steps={trap.max_steps} -> 저장되는 체크포인트 {trap.max_steps // trap.save_steps}개")
+# save_steps=eval_steps: a checkpoint at every evaluation, so the best one exists; this VM's disk, two kept (best and last)
+best_args = dataclasses.replace(args, **best_settings, save_steps=args.eval_steps, save_total_limit=2,
+                                output_dir=str(local_output_dir() / run_dir.name / "best"))
+if profile.offline:  # cpu: three evaluations (12 steps) keep the solutions notebook within CI's time; GPU: the whole preset
+    best_args = dataclasses.replace(best_args, max_steps=3 * args.eval_steps)
+best_trainer = SFTTrainer(model=load_causal_lm(profile.persona_model, profile), args=best_args, train_dataset=train_dataset,
+                          eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config)
+if best_args.fp16:
+    upcast_trainable_for_fp16(best_trainer.model)
+best_trainer.train()
+print(f"가장 좋은 체크포인트: {best_trainer.state.best_model_checkpoint} (eval_loss {best_trainer.state.best_metric:.3f}), "
+      f"학습한 스텝 {best_trainer.state.global_step}")
+best_answers = generate(best_trainer.model.eval(), tokenizer, persona_prompts(tokenizer, questions, train_system), max_new_tokens=NEW_TOKENS)
+print(f"스타일 마커 비율: 본문의 마지막 스텝 모델 {results['파인튜닝']['marker']:.0%} | 가장 좋은 체크포인트 {marker_rate(best_answers, questions):.0%}")
 
 # %% tags=["solution"]
 # 풀이 3 (도전): 사람 점수와 심사 점수의 순위 상관(Spearman). 아래 human은 예시로 마커 수를 넣었습니다: 직접 매긴 1~5점으로 바꾸세요.

@@ -36,3 +36,20 @@ def test_a_tokenizer_without_a_chat_template_is_one_sentence(offline_tokenizer):
     base.chat_template = None
     with pytest.raises(ValueError, match="has no chat template: load the Instruct model's tokenizer"):
         chat_text(base, "안녕?")
+
+
+def test_chat_text_is_tokenized_without_a_second_bos_in_every_notebook(llama3_tokenizer):
+    """Llama 3's chat template writes <|begin_of_text|> itself; the tokenizer's defaults would put another in front."""
+    import re
+    from pathlib import Path
+
+    text = chat_text(llama3_tokenizer, "안녕?")
+    bos = llama3_tokenizer.bos_token_id
+    assert llama3_tokenizer(text)["input_ids"][:2] == [bos, bos]  # the defaults: two BOS
+    assert llama3_tokenizer(text, add_special_tokens=False)["input_ids"].count(bos) == 1
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
+    calls = [(path.name, call) for path in notebooks
+             for call in re.findall(r"tokenizer\((?=persona_prompts\(|chat_text\()(?:[^()]|\([^()]*\))*\)", path.read_text())]
+    assert calls, "the scan found no chat-template text being tokenized: update the pattern"
+    doubled = [f"{name}: {call}" for name, call in calls if "add_special_tokens=False" not in call]
+    assert not doubled, doubled

@@ -118,3 +118,101 @@ def test_the_card_says_adapter_or_merged_from_the_folder(tmp_path, saved_model):
     assert "LoRA adapter only" in cards["adapter"] and "library_name: peft" in cards["adapter"]
     assert "merged into the base model" in cards["merged"] and "library_name: transformers" in cards["merged"]
     assert "LoRA adapter only" not in cards["merged"] and "merged into the base model" not in cards["adapter"]
+
+
+# ----- Uploading is a choice: size and estimate first, refusals in one sentence (issue 20, item 2) -----
+
+def hub_error(status: int, body: dict, url: str = "https://huggingface.co/api/repos/create"):
+    """The error huggingface_hub itself raises for this response (multi-line, with the URL and a help text)."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import hf_raise_for_status
+
+    try:
+        hf_raise_for_status(httpx2.Response(status, request=httpx2.Request("POST", url), json=body))
+    except HfHubHTTPError as error:
+        assert "\n" in str(error)  # what the learner would otherwise see
+        return error
+    raise AssertionError("no error raised")
+
+
+class RefusingApi(RecordingApi):
+    """create_repo answers with the given HTTP status, as the Hub does."""
+
+    status, body = 403, {"error": 'You don\'t have the rights to create a model under the namespace "someone"'}
+
+    def create_repo(self, **kwargs):
+        RecordingApi.calls.append(("create_repo", kwargs))
+        raise hub_error(self.status, self.body)
+
+
+def one_sentence(text: str) -> bool:
+    return "\n" not in text and text.endswith(".") and text.count(": ") <= 2
+
+
+@pytest.fixture
+def online(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    RecordingApi.calls = []
+
+
+def test_the_size_and_an_estimate_with_its_assumed_rate_come_before_the_upload(saved_model, online, monkeypatch, capsys):
+    import huggingface_hub
+
+    (saved_model / "model.safetensors").write_bytes(b"\0" * 3_000_000)
+    plan = hub_upload.upload_plan(saved_model, rate_mb_per_s=1.0)
+    assert plan.files == 2 and plan.bytes == 3_000_002 and plan.seconds == pytest.approx(3.0, rel=1e-3)
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    push_folder_to_hub(saved_model, "someone/ironman", token=FAKE_TOKEN)
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert "3.0 MB" in first and "estimate" in first and f"{hub_upload.ASSUMED_UPLOAD_MB_PER_S:g} MB/s" in first
+    assert out.index("estimate") < out.index("Uploaded")
+
+
+def test_a_refused_token_gives_one_sentence_not_the_http_error(saved_model, online, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RefusingApi)
+    with pytest.raises(hub_upload.HubUploadError) as caught:
+        push_folder_to_hub(saved_model, "someone/ironman", token=FAKE_TOKEN)
+    message = str(caught.value)
+    assert one_sentence(message) and "403" in message and "write" in message and "someone/ironman" in message
+    assert caught.value.__suppress_context__  # the multi-line HTTP error is not chained into the traceback
+    assert [kind for kind, _ in RecordingApi.calls] == ["init", "create_repo"]  # nothing was uploaded
+
+
+def test_a_taken_name_gives_one_sentence(saved_model, online, monkeypatch):
+    import huggingface_hub
+
+    class TakenApi(RefusingApi):
+        status, body = 409, {"error": "You already created this model repo"}
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", TakenApi)
+    with pytest.raises(hub_upload.HubUploadError) as caught:
+        push_folder_to_hub(saved_model, "someone/ironman", token=FAKE_TOKEN)
+    assert one_sentence(str(caught.value)) and "already exists" in str(caught.value) and "exist_ok=True" in str(caught.value)
+    assert RecordingApi.calls[1][1]["exist_ok"] is False  # an existing repository is not written into unasked
+
+
+def test_a_read_only_token_is_named_before_anything_is_created(online, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "whoami", lambda token=None: {"name": "someone", "auth": {"accessToken": {"role": "read"}}})
+    with pytest.raises(hub_upload.HubUploadError) as caught:
+        hub_repo_id("ironman", token=FAKE_TOKEN)
+    assert one_sentence(str(caught.value)) and "read-only" in str(caught.value)
+    monkeypatch.setattr(huggingface_hub, "whoami", lambda token=None: {"name": "someone", "auth": {"accessToken": {"role": "write"}}})
+    assert hub_repo_id("ironman", token=FAKE_TOKEN) == "someone/ironman"
+
+
+def test_an_invalid_token_gives_one_sentence(online, monkeypatch):
+    import huggingface_hub
+
+    def whoami(token=None):
+        raise hub_error(401, {"error": "Invalid credentials in Authorization header"}, "https://huggingface.co/api/whoami-v2")
+
+    monkeypatch.setattr(huggingface_hub, "whoami", whoami)
+    with pytest.raises(hub_upload.HubUploadError) as caught:
+        hub_repo_id("ironman", token=FAKE_TOKEN)
+    assert one_sentence(str(caught.value)) and "401" in str(caught.value)

@@ -249,3 +249,53 @@ def test_command_line_merges_and_refuses_in_one_sentence(sharded, capsys):
     assert main([str(sharded.base), str(sharded.adapter), str(destination)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "already exists" in err and err.count("\n") == 1
+
+
+def train_a_little(peft_model):
+    """Move every LoRA factor, as training would, so the adapter differs from its initial value."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_" in name:
+                param.add_(torch.randn_like(param) * 0.05)
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_adapters_whose_init_rewrote_the_base_are_refused_unless_saved_converted(llama, tmp_path, init):
+    """PiSSA/OLoRA subtract their initial B @ A from the base weights: W + B @ A on the original checkpoint is wrong."""
+    original = save_sharded(llama(), tmp_path / "base")
+    peft_model = get_peft_model(llama(), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=init))
+    peft_model.save_pretrained(tmp_path / "initial")  # before training, as PEFT's conversion needs
+    train_a_little(peft_model)
+    peft_model.eval()
+    with torch.no_grad():
+        trained_logits = peft_model(INPUT_IDS).logits
+    peft_model.save_pretrained(tmp_path / "plain")
+    with pytest.raises(ValueError, match=f"init_lora_weights={init!r}.*path_initial_model_for_weight_conversion") as caught:
+        merge_adapter_into_checkpoint(original, tmp_path / "plain", tmp_path / "merged")
+    assert "\n" not in str(caught.value) and not (tmp_path / "merged").exists()
+
+    peft_model.save_pretrained(tmp_path / "converted", path_initial_model_for_weight_conversion=str(tmp_path / "initial"))
+    assert json.loads((tmp_path / "converted" / "adapter_config.json").read_text())["init_lora_weights"] is True
+    merge_adapter_into_checkpoint(original, tmp_path / "converted", tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    with torch.no_grad():
+        assert torch.allclose(merged(INPUT_IDS).logits, trained_logits, atol=1e-4)  # the model that was trained
+
+
+@pytest.mark.parametrize("init", ["loftq", "corda", "pissa_niter_4", "lora_ga"])
+def test_every_init_that_rewrites_the_base_is_refused(sharded, tmp_path, init):
+    shutil.copytree(sharded.adapter, tmp_path / init)
+    config = json.loads((tmp_path / init / "adapter_config.json").read_text())
+    (tmp_path / init / "adapter_config.json").write_text(json.dumps(config | {"init_lora_weights": init}))
+    with pytest.raises(ValueError, match="rewrote the base weights") as caught:
+        merge_adapter_into_checkpoint(sharded.base, tmp_path / init, tmp_path / "merged")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("init", [True, False, "gaussian", "eva", "orthogonal", "mica"])
+def test_inits_that_leave_the_base_alone_are_merged(sharded, tmp_path, init):
+    shutil.copytree(sharded.adapter, tmp_path / "other_init")
+    config = json.loads((tmp_path / "other_init" / "adapter_config.json").read_text())
+    (tmp_path / "other_init" / "adapter_config.json").write_text(json.dumps(config | {"init_lora_weights": init}))
+    assert merge_adapter_into_checkpoint(sharded.base, tmp_path / "other_init", tmp_path / "merged").merged_weights == 14

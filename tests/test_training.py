@@ -143,6 +143,47 @@ def test_lr_schedules_warm_up_then_keep_or_decay():
     assert cosine[-1] < linear[-1] and cosine[warmup + 4] > linear[warmup + 4]  # cosine stays high, then drops faster
 
 
+class _Line(torch.nn.Module):
+    """The smallest model a Trainer accepts: the schedule, not the model, is under test."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Linear(2, 1)
+
+    def forward(self, x, labels=None):
+        return {"loss": ((self.w(x).squeeze(-1) - labels) ** 2).mean()}
+
+
+def test_lr_schedule_is_the_rate_the_trainer_applies_and_logs_at_each_step(tmp_path):
+    """Lesson 05 plots lr_schedule(...)[k - 1] at optimizer step k: the rate step k updates with, which is also what
+    the Trainer logs (and TensorBoard draws) at step k since transformers 4.51 (PR 36973). Stopped and resumed as
+    lesson 05 is, with gradient accumulation, so a shift of one step anywhere shows."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    applied = {}
+
+    class Record(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            applied[state.global_step + 1] = optimizer.param_groups[0]["lr"]
+
+    rows = [{"x": torch.randn(2), "labels": torch.tensor(1.0)} for _ in range(64)]
+    args = TrainingArguments(
+        str(tmp_path), max_steps=10, learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=0.1, logging_steps=1,
+        per_device_train_batch_size=2, gradient_accumulation_steps=2, save_strategy="steps", save_steps=5,
+        report_to="none", use_cpu=True, disable_tqdm=True,
+    )
+    trainer = Trainer(model=_Line(), args=args, train_dataset=rows, callbacks=[Record()])
+    stop = StopAfterSteps(5)
+    trainer.add_callback(stop)
+    trainer.train()
+    trainer.remove_callback(stop)
+    trainer.train(resume_from_checkpoint=str(tmp_path / "checkpoint-5"))
+    logged = {e["step"]: e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e}
+    planned = dict(enumerate(lr_schedule("cosine", 1e-3, 10, args.get_warmup_steps(10)), start=1))
+    assert logged == pytest.approx(planned) and applied == pytest.approx(planned)
+    assert planned[1] == 0.0 and planned[2] == pytest.approx(1e-3)  # warmup 1 step: step 1 updates with lr 0
+
+
 def test_throughput_summary():
     assert tokens_per_second(1000, 4.0) == 250 and tokens_per_second(10, 0) == 0
     line = run_summary(12_000, 10, Cost(seconds=60.0, peak_rss_gib=1.5))
