@@ -92,7 +92,7 @@ print(f"학습 행 {len(fit_rows)}개, 평가 질문 {len(heldout_rows)}개 (겹
 # DPO는 SFT를 **대신하지 않고** 그 위에서 합니다. 답하는 법을 이미 아는 모델이어야 두 답 중 어느 쪽을 더 낼지 옮길 수 있습니다.
 # 8강을 끝까지 돌렸다면 그 어댑터(`outputs/08_ironman_<프로필>/adapter`, Colab에서는 Drive)를 씁니다. 새 VM이라 없으면
 # 6강처럼 그렇다고 말하고, 8강과 같은 LoRA 설정으로 **짧은 SFT**를 지금 해서 `outputs/09_fallback_sft`에 둡니다
-# (8강 프리셋의 스텝 절반: cpu 12스텝, T4 40스텝 약 15분으로 추정). 이미 끝난 대체 어댑터가 있으면 다시 학습하지 않습니다.
+# (8강 프리셋의 스텝 절반: cpu 12스텝, T4 40스텝). 이미 끝난 대체 어댑터가 있으면 다시 학습하지 않습니다.
 
 # %%
 import gc
@@ -108,23 +108,29 @@ from course_utils.persona import persona_dataset  # course_utils/persona.py: the
 from course_utils.sft_recipe import sft_config  # course_utils/sft_recipe.py: the course's SFTConfig
 # course_utils/training.py: around a Trainer run
 from course_utils.training import is_finished_run, mark_finished, prepare_output_dir, upcast_trainable_for_fp16
+# course_utils/lesson_runs.py and run_owner.py: a run is used only by the profile and base model that trained it
+from course_utils.lesson_runs import finished_persona_adapter, persona_owner
+from course_utils.run_owner import claim_run_dir, recorded_owner, run_dir_for
 
 preset = profile.persona
 lora_config = LoraConfig(  # lesson 08's adapter, the same shape
     r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
 )
-sft_adapter = output_dir() / f"08_ironman_{profile.name}" / "adapter"
-fallback_dir = output_dir() / "09_fallback_sft"
-if (sft_adapter / "adapter_config.json").is_file():
+owner = persona_owner(profile)  # this profile and its persona base model
+sft_adapter = finished_persona_adapter(profile)  # lesson 08's adapter, only if this profile and model trained it
+fallback_dir, note = run_dir_for(output_dir() / "09_fallback_sft", owner)
+if note:
+    print(note)  # e.g. a cpu run left on Drive by a CPU runtime: never loaded onto the 8B model
+if sft_adapter is not None:
     print(f"8강의 어댑터를 씁니다: {sft_adapter}")
-elif is_finished_run(fallback_dir):
+elif is_finished_run(fallback_dir) and recorded_owner(fallback_dir) == owner:
     sft_adapter = fallback_dir
     print(f"앞서 만든 대체 어댑터를 씁니다: {sft_adapter}")
 else:
     short = replace(preset, max_steps=preset.max_steps // 2)
-    print(f"{sft_adapter}에 8강의 어댑터가 없습니다(8강을 끝까지, Colab에서는 Drive와 함께 실행하면 그것을 씁니다).\n"
+    print(f"이 프로필({profile.name})의 8강 어댑터가 없습니다(8강을 끝까지, Colab에서는 Drive와 함께 실행하면 그것을 씁니다).\n"
           f"대신 같은 LoRA로 {short.max_steps}스텝짜리 짧은 SFT를 지금 합니다: {fallback_dir}")
-    sft_adapter = prepare_output_dir(fallback_dir)
+    sft_adapter = claim_run_dir(prepare_output_dir(fallback_dir), owner)
     sft_trainer = SFTTrainer(
         model=load_causal_lm(profile.persona_model, profile), processing_class=tokenizer, peft_config=lora_config,
         args=sft_config(sft_adapter, profile.compute_dtype, short),
