@@ -32,7 +32,7 @@
 # | 프로필 | 하드웨어 | 토크나이저 | 시간 |
 # |---|---|---|---|
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2 (오프라인) | 약 1분 |
-# | `t4` | Colab T4 | Llama 3, 한국어 Llama 3, EXAONE, kogpt2, SmolLM2의 토크나이저 + 6절에서 한국어 Llama 3 8B 가중치 (다운로드 16.1 GB, 4-bit로 GPU 약 5.2 GiB) | 약 3분 + 8B 다운로드와 4-bit 로딩 (03강과 같은 모델) |
+# | `t4` | Colab T4 | Llama 3, 한국어 Llama 3, EXAONE, kogpt2, SmolLM2의 토크나이저 + 6절에서 한국어 Llama 3 8B 가중치 (다운로드 16.1 GB, 4-bit로 GPU 약 5.2 GiB) | 학습 없음; T4에서 잰 적 없음 (8B 다운로드와 4-bit 로딩이 대부분, 03강과 같은 모델) |
 # | `a100` | A100 / L4 / H100 | 위와 같음 | 약 3분 + 8B 다운로드와 4-bit 로딩 |
 
 # %%

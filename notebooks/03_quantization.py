@@ -36,7 +36,7 @@
 # | 프로필 | 모델 | 시간 |
 # |---|---|---|
 # | cpu | SmolLM2-135M-Instruct (오프라인 사본), 모든 형식을 CPU에서 실제로 측정 | 약 2~3분 |
-# | t4 | Llama-3-Open-Ko-8B-Instruct, 8-bit와 4-bit만 (fp32·fp16은 15 GiB에 들어가지 않아 건너뜀) | 다운로드 후 약 10분 |
+# | t4 | Llama-3-Open-Ko-8B-Instruct, 8-bit와 4-bit만 (fp32·fp16은 15 GiB에 들어가지 않아 건너뜀) | 학습 없음; T4에서 잰 적 없음 (다운로드 후 적재와 측정) |
 # | a100 | 같은 8B 모델, fp32·bf16·8-bit·4-bit (fp32 가중치 약 30 GiB는 아래 `fits_in_memory` 기준(메모리의 80 %)으로 40 GB에도 들어가므로 측정합니다) | 다운로드 후 약 10분 |
 
 # %%

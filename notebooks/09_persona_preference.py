@@ -37,7 +37,7 @@
 # | 프로필 | 하드웨어 | 모델 | 시간 |
 # |---|---|---|---|
 # | `cpu` | CPU 2코어, 인터넷 없음 | SmolLM2-135M-Instruct (오프라인) | 약 4~6분 (공유 머신에서 1스레드 CPU 시간 약 5~7분으로 잰 값에서 추정) |
-# | `t4` | Colab T4 15 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | 다운로드 포함 약 60~90분 (추정) |
+# | `t4` | Colab T4 15 GB | `beomi/Llama-3-Open-Ko-8B-Instruct-preview` 4-bit, fp16 연산 | DPO·GRPO의 T4 시간은 추정하지 않습니다 (강의의 FLOP 모델은 SFT만 셉니다; T4에서 잰 적 없음) |
 # | `a100` | A100 / L4 / H100 | 같은 모델 4-bit, bf16 연산 | 다운로드 포함 약 30~40분 (추정) |
 #
 # GPU 시간은 추정입니다(GPU 리허설이 잽니다). cpu 프로필의 135M 모델은 한국어를 거의 모르므로 cpu의 숫자는 "방법이 작동하는가"를
