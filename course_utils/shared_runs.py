@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .adapter_merge import same_model_name
 from .environment import output_dir
+from .profiles import get_profile
+from .run_owner import OWNER_FILE, RunOwner, run_dir_for
 from .training import is_finished_run
 
 
@@ -22,8 +24,12 @@ def _adapter_config(folder: Path) -> Path | None:
     return None
 
 
-def install_shared_run(source: str | Path, run_name: str, base_model: str, overwrite: bool = False) -> Path:
-    """Copy the shared run `source` to COURSE_OUTPUT/run_name, refusing an unfinished run or another base model."""
+def install_shared_run(source: str | Path, run_name: str, base_model: str, overwrite: bool = False,
+                       profile_name: str | None = None) -> Path:
+    """Copy the shared run `source` to COURSE_OUTPUT/run_name, refusing an unfinished run or another base model.
+
+    The copy records this learner's profile (default: this machine's) and `base_model` as its owner, so the lessons'
+    run lookups accept it; a foreign run already in that folder is left alone and the copy goes beside it."""
     source = Path(source).expanduser()
     config_file = _adapter_config(source) if source.is_dir() else None
     if config_file is None:
@@ -38,10 +44,14 @@ def install_shared_run(source: str | Path, run_name: str, base_model: str, overw
     if not trained_on or not same_model_name(trained_on, base_model):
         raise ValueError(f"The shared adapter was trained on {trained_on!r} and this profile uses {base_model!r}: "
                          "use a run made with the same profile.")
-    target = output_dir() / run_name
+    owner = RunOwner(profile_name or get_profile().name, base_model)
+    target, note = run_dir_for(output_dir() / run_name, owner)
+    if note:
+        print(note)
     if is_finished_run(target) and not overwrite:
         raise FileExistsError(f"{target} already holds a finished run: use it, or pass overwrite=True to replace it.")
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+    (target / OWNER_FILE).write_text(json.dumps({"profile": owner.profile, "base_model": owner.base_model}, indent=1))
     return target
