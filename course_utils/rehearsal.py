@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .environment import REPO_ROOT
 from .kernel_guard import write_no_stdin_startup
 from .mirror import ALPACA_DATASET, MirrorError
 from .profiles import OFFLINE_MODEL_ID, PROFILES
+from .rehearsal_schedule import run_chains
 from .standins import STANDINS
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--solutions", action="store_true",
                         help="run the instructors' notebooks (lessons with their exercise solutions) instead")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks run side by side on the one GPU (lessons that read another's run wait for it)")
+    parser.add_argument("--mirror-only", action="store_true", help="write the stand-ins and stop")
     args = parser.parse_args(argv)
     try:
         keys = args.notebooks.split() or sorted(p.name[:2] for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -264,17 +269,24 @@ def main(argv: list[str] | None = None) -> int:
     except MirrorError as error:
         print(error, file=sys.stderr)
         return 2
-    rows, versions, gpu = [], package_versions(), gpu_name()
+    if args.mirror_only:
+        return 0
+    versions, gpu = package_versions(), gpu_name()
     log_dir = REPO_ROOT / "build" / f"rehearsal-{args.profile}{'-solutions' if args.solutions else ''}"
+    lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="ipython-") as ipython_dir:
         env = kernel_env(args.profile, mirror, prepare_ipython_dir(Path(ipython_dir)))
-        for path in paths:
+
+        def run_and_record(path: Path) -> dict:
             row = run_one(path, env, args.timeout, args.python, log_dir)
-            row.update({"layers": layers if mirror else "n/a", "gpu": gpu,
-                        "date": dt.date.today().isoformat()})
-            rows.append(row)
-            written = write_results(args.profile, [row], versions, args.results_dir, solutions=args.solutions)
+            row.update({"layers": layers if mirror else "n/a", "gpu": gpu, "date": dt.date.today().isoformat(),
+                        **({"side_by_side": args.jobs} if args.jobs > 1 else {})})
+            with lock:
+                written = write_results(args.profile, [row], versions, args.results_dir, solutions=args.solutions)
             print(f"[rehearsal] results: {written}", flush=True)
+            return row
+
+        rows = run_chains(paths, run_and_record, args.jobs)
     return 0 if all(row["result"] == "pass" for row in rows) else 1
 
 

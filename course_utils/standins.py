@@ -322,7 +322,11 @@ def write_alpaca(folder: Path, rows_wanted: int = 2500) -> Path:
         rows.append({"instruction": instruction, "input": text, "output": base["output"]})
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "alpaca_data_cleaned.json"  # the file name the real dataset repository uses
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    text = json.dumps(rows, ensure_ascii=False, indent=1)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:  # rehearsal lanes side by side read this file
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
     (folder / MARKER).write_text(
         f"Stand-in for {ALPACA_DATASET} (rehearsal only): {len(rows)} rows recombined from data/alpaca_ko_en.jsonl.\n")
     return path
