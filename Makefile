@@ -22,11 +22,11 @@ model: install
 	$(PY) -c "from course_utils.profiles import get_profile; from course_utils.offline_model import offline_model_path; get_profile().offline and print('offline model:', offline_model_path())"
 
 run: model
-	$(PY) -m course_utils.run_course
+	$(PY) -m course_tools.run_course
 
 # CI runs the instructors' notebooks: each lesson with its exercise solutions (the learners' notebooks minus solutions).
 test: model
-	$(PY) -m course_utils.exercises solutions build/solutions
+	$(PY) -m course_tools.exercises solutions build/solutions
 	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 tests --nbmake --nbmake-timeout=1200 build/solutions
 
 unit: model
@@ -40,9 +40,9 @@ colab: install
 # and the instructors' notebooks with solutions in build/solutions. Colab's GPU metadata (accelerator, gpuType T4)
 # travels from each .py header.
 sync: install
-	$(PY) -m course_utils.t4_estimate
-	$(PY) -m course_utils.exercises learner
-	$(PY) -m course_utils.exercises solutions build/solutions
+	$(PY) -m course_tools.t4_markers
+	$(PY) -m course_tools.exercises learner
+	$(PY) -m course_tools.exercises solutions build/solutions
 
 # LLaMA-Factory 0.9.5 itself, in a throwaway venv of its own, on lesson 08's export (not in `make test`: see
 # recipes/llamafactory/README.md); writes benchmarks/results/llamafactory_check.{json,md}.
@@ -75,7 +75,7 @@ NOTEBOOKS ?=
 MIRROR ?=
 SOLUTIONS ?=
 gpu-rehearsal:
-	$(PYTHON) -m course_utils.rehearsal --profile $(PROFILE) --python $(PYTHON) \
+	$(PYTHON) -m course_tools.rehearsal --profile $(PROFILE) --python $(PYTHON) \
 		$(if $(LAYERS),--layers $(LAYERS)) $(if $(NOTEBOOKS),--notebooks "$(NOTEBOOKS)") $(if $(MIRROR),--mirror $(MIRROR)) \
 		$(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)
 

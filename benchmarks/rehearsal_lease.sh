@@ -25,14 +25,14 @@ export PYTHONPATH=/tmp/site OMP_NUM_THREADS=2 TOKENIZERS_PARALLELISM=false
 FULL=$W/mirror-full
 [ "$(df --output=avail -BG /dev/shm 2>/dev/null | tail -1 | tr -dc 0-9)" -gt 30 ] 2>/dev/null && FULL=/dev/shm/mirror-full
 FOUR=$W/mirror-4
-python3 -m course_utils.rehearsal --profile t4 --mirror $FULL --notebooks "03 04 05 06 08 09" --mirror-only || exit 1
-python3 -m course_utils.rehearsal --profile a100 --layers 4 --mirror $FOUR --mirror-only || exit 1
+python3 -m course_tools.rehearsal --profile t4 --mirror $FULL --notebooks "03 04 05 06 08 09" --mirror-only || exit 1
+python3 -m course_tools.rehearsal --profile a100 --layers 4 --mirror $FOUR --mirror-only || exit 1
 
 lane() {  # lane NAME ARGS...: the rehearsal in its own copy (its own outputs/, build/ and results)
   local name=$1; shift
   rm -rf "$W/$name"; mkdir -p "$W/$name"
   tar --exclude=./.whl --exclude=./build --exclude=./outputs --exclude=./.git -cf - . | tar -xf - -C "$W/$name"
-  setsid nohup bash -c 'cd "$0" && python3 -m course_utils.rehearsal "$@" > "$0.log" 2>&1; echo "exit $? $0" >> "$0.log"' \
+  setsid nohup bash -c 'cd "$0" && python3 -m course_tools.rehearsal "$@" > "$0.log" 2>&1; echo "exit $? $0" >> "$0.log"' \
     "$W/$name" "$@" < /dev/null > /dev/null 2>&1 &
 }
 lane t4-full --profile t4 --mirror $FULL --notebooks "03 04 05 06 08 09" --jobs 3

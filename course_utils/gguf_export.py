@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .llama3_tokenizer import LLAMA3_PATTERN
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 OUTTYPES = ("f16", "q8_0")
-# Llama 3's pre-tokenizer regex (as its tokenizer.json holds it); llama.cpp calls that split "llama-bpe".
+# Llama 3's pre-tokenizer regex (llama_models/llama3/tokenizer.py `pat_str`, as its tokenizer.json holds it);
+# llama.cpp calls that split "llama-bpe". course_tools/llama3_tokenizer.py builds the offline tokenizer with it.
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 LLAMA3_SPLIT = LLAMA3_PATTERN
 
 
@@ -253,3 +257,26 @@ def export_gguf(model_dir: str | Path, destination: str | Path, outtype: str = "
     finally:
         staging.unlink(missing_ok=True)
     return GgufReport(destination, outtype, len(plan), destination.stat().st_size, time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m course_utils.gguf_export MERGED_DIR OUT.gguf [--outtype q8_0]`: lesson 08's export as a command."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.gguf_export", description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", help="a merged Llama checkpoint folder (safetensors)")
+    parser.add_argument("destination", help="the .gguf file to write")
+    parser.add_argument("--outtype", choices=OUTTYPES, default="f16")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    args = parser.parse_args(argv)
+    try:
+        report = export_gguf(args.model_dir, args.destination, args.outtype, args.overwrite)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{report.path}: {report.tensors} tensors, {report.bytes / 2**30:.2f} GiB ({report.outtype}) in {report.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ and the Hub's refusals (a read-only token, a name that exists) come back as one 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,3 +199,27 @@ def push_folder_to_hub(
         raise HubUploadError(hub_refusal(error, repo_id, "upload to")) from None
     print(f"Uploaded {folder} to {url}")
     return str(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m course_utils.hub_upload FOLDER NAME [--public]`: lesson 08's upload as a command (token: HF_TOKEN)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.hub_upload", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a saved adapter or model folder")
+    parser.add_argument("name", help="repository name (your user name is added) or user/name")
+    parser.add_argument("--public", action="store_true", help="make the repository public (default: private)")
+    parser.add_argument("--exist-ok", action="store_true", help="write into a repository that already exists")
+    args = parser.parse_args(argv)
+    try:
+        token = hub_token()
+        repo_id = args.name if "/" in args.name else hub_repo_id(args.name, token)
+        push_folder_to_hub(args.folder, repo_id, token=token, private=not args.public, exist_ok=args.exist_ok)
+    except (HubUploadError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -54,7 +54,7 @@ def llama3_tokenizer():
     """The real Llama 3 Instruct tokenizer (from PyPI llama-models' tiktoken file), with a reserved token as pad."""
     import copy
 
-    from course_utils.llama3_tokenizer import load_llama3_tokenizer
+    from course_tools.llama3_tokenizer import load_llama3_tokenizer
 
     tokenizer = copy.deepcopy(load_llama3_tokenizer())
     tokenizer.pad_token = "<|reserved_special_token_250|>"

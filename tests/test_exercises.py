@@ -4,7 +4,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from course_utils.exercises import is_solution, learner_notebook, solution_sources, write_solutions
+from course_tools.exercises import is_solution, learner_notebook, solution_sources, write_solutions
 
 SOURCES = solution_sources()
 
@@ -41,7 +41,7 @@ def test_regenerating_a_learner_notebook_changes_no_byte(tmp_path):
     """Cell ids come from the cells' text: `make sync` on unchanged sources leaves the committed .ipynb as it is."""
     import shutil
 
-    from course_utils.exercises import write_learner
+    from course_tools.exercises import write_learner
 
     source = tmp_path / "01_pipelines.py"
     shutil.copy(solution_sources()[0], source)

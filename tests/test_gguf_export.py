@@ -112,7 +112,7 @@ def test_llama3_split_is_llama_bpe_and_an_unknown_split_is_refused(tmp_path):
     from tokenizers import pre_tokenizers as pre
 
     from course_utils.gguf_export import tokenizer_pre
-    from course_utils.llama3_tokenizer import LLAMA3_PATTERN
+    from course_tools.llama3_tokenizer import LLAMA3_PATTERN
 
     llama3 = pre.Sequence([pre.Split(Regex(LLAMA3_PATTERN), behavior="isolated"), pre.ByteLevel(add_prefix_space=False, use_regex=False)])
     assert tokenizer_pre(write_tokenizer_json(tmp_path / "l3", llama3)) == "llama-bpe"
@@ -132,3 +132,12 @@ def test_the_export_names_smollm_and_writes_the_end_of_turn_id(offline_folder, t
     fields = gguf.GGUFReader(tmp_path / "m.gguf").fields
     assert fields["tokenizer.ggml.pre"].contents() == "smollm"
     assert fields["tokenizer.ggml.eot_token_id"].contents() == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_the_command_line_writes_the_file_and_refuses_an_existing_one_in_a_sentence(offline_folder, tmp_path, capsys):
+    from course_utils.gguf_export import main
+
+    assert main([str(offline_folder), str(tmp_path / "cli.gguf"), "--outtype", "q8_0"]) == 0
+    assert (tmp_path / "cli.gguf").stat().st_size > 0 and "q8_0" in capsys.readouterr().out
+    assert main([str(offline_folder), str(tmp_path / "cli.gguf")]) == 2
+    assert "already exists" in capsys.readouterr().err

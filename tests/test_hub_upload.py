@@ -216,3 +216,16 @@ def test_an_invalid_token_gives_one_sentence(online, monkeypatch):
     with pytest.raises(hub_upload.HubUploadError) as caught:
         hub_repo_id("ironman", token=FAKE_TOKEN)
     assert one_sentence(str(caught.value)) and "401" in str(caught.value)
+
+
+def test_the_command_line_uploads_privately_to_the_named_repository(saved_model, monkeypatch, capsys):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_upload, "hub_token", lambda: FAKE_TOKEN)
+    RecordingApi.calls = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    assert hub_upload.main([str(saved_model), "someone/ironman"]) == 0
+    assert RecordingApi.calls[1][1]["repo_id"] == "someone/ironman" and RecordingApi.calls[1][1]["private"] is True
+    assert hub_upload.main([str(saved_model.parent / "nothing-here"), "someone/ironman"]) == 2
+    assert "holds no saved model" in capsys.readouterr().err

@@ -54,8 +54,8 @@ def test_ci_kernel_fails_on_a_request_for_input(asking_notebook):
 
 @pytest.mark.notebook
 def test_rehearsal_kernel_fails_on_a_request_for_input(asking_notebook, tmp_path):
-    from course_utils.kernel_guard import STARTUP_NAME
-    from course_utils.rehearsal import kernel_env, prepare_ipython_dir, run_one
+    from course_tools.kernel_guard import STARTUP_NAME
+    from course_tools.rehearsal import kernel_env, prepare_ipython_dir, run_one
 
     ipython_dir = prepare_ipython_dir(tmp_path / "ipython")
     assert (ipython_dir / "profile_default" / "startup" / STARTUP_NAME).is_file()  # its own, not only the conftest's

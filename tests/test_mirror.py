@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from course_tools import mirror as mirror_cli
 from course_utils import mirror
 from course_utils.mirror import ALPACA_DATASET, MirrorError, dataset_source, resolve_id
 from course_utils.offline_model import resolve_model
@@ -85,7 +86,7 @@ def test_mirrored_dataset_loads_through_the_json_loader(tmp_path, monkeypatch):
 
 
 def test_standins_refuse_the_cpu_profile_and_unknown_ids(tmp_path):
-    from course_utils.standins import write_standins
+    from course_tools.standins import write_standins
 
     with pytest.raises(MirrorError, match="GPU profiles"):
         write_standins(tmp_path, profile_name="cpu")
@@ -95,7 +96,7 @@ def test_standins_refuse_the_cpu_profile_and_unknown_ids(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_mirror(tmp_path_factory) -> Path:
-    from course_utils.standins import write_standins
+    from course_tools.standins import write_standins
 
     dest = tmp_path_factory.mktemp("mirror")
     write_standins(dest, layers=1, tiny=True, only=[LLAMA_BASE, LLAMA_CHAT, "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct",
@@ -173,7 +174,7 @@ def test_alpaca_standin_has_enough_trainable_rows(tiny_mirror, monkeypatch):
 
 
 def test_real_llama3_tokenizer_matches_the_verified_ids(tiny_mirror):
-    from course_utils.llama3_tokenizer import llama3_tokenizer_file
+    from course_tools.llama3_tokenizer import llama3_tokenizer_file
 
     if llama3_tokenizer_file() is None:
         pytest.skip("llama-models is not installed (pip install --no-deps llama-models==0.3.0)")
@@ -185,7 +186,7 @@ def test_real_llama3_tokenizer_matches_the_verified_ids(tiny_mirror):
 
 
 def test_rehearsal_results_merge_per_notebook(tmp_path):
-    from course_utils.rehearsal import needed_ids, notebook_path, write_results
+    from course_tools.rehearsal import needed_ids, notebook_path, write_results
 
     row = lambda nb, result, s: {"notebook": nb, "result": result, "seconds": s, "peak_gpu_gib": None}
     write_results("t4", [row("03_quantization", "pass", 10), row("05_alpaca_qlora_sft", "fail", 20)], {}, tmp_path)
@@ -203,7 +204,7 @@ def test_rehearsal_results_merge_per_notebook(tmp_path):
 def test_big_standins_are_written_in_shards_with_an_index(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from course_utils.standins import LLAMA3_8B, _meta_shapes, write_sharded
+    from course_tools.standins import LLAMA3_8B, _meta_shapes, write_sharded
 
     config = {**LLAMA3_8B, "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
               "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256}
@@ -236,7 +237,7 @@ def test_t4_emulation_is_what_the_course_reads(monkeypatch):
 
 
 def test_kernel_startup_file_is_valid_python():
-    from course_utils.rehearsal import KERNEL_STARTUP, kernel_env
+    from course_tools.rehearsal import KERNEL_STARTUP, kernel_env
 
     compile(KERNEL_STARTUP, "00-course-rehearsal.py", "exec")
     env = kernel_env("t4", Path("/m"), Path("/ipy"))
@@ -245,7 +246,7 @@ def test_kernel_startup_file_is_valid_python():
 
 def test_rehearsal_kernels_see_one_gpu_as_a_colab_runtime_does(monkeypatch):
     """On a host with two GPUs lesson 05 stopped: SFTTrainer refuses nn.DataParallel (rehearsal of 2026-11-30)."""
-    from course_utils.rehearsal import kernel_env
+    from course_tools.rehearsal import kernel_env
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert kernel_env("a100", None, Path("/ipy"))["CUDA_VISIBLE_DEVICES"] == "0"
@@ -255,9 +256,9 @@ def test_rehearsal_kernels_see_one_gpu_as_a_colab_runtime_does(monkeypatch):
 
 def test_standins_match_the_facts_file_and_verify_says_so(tiny_mirror, capsys):
     """The stand-in builder reads model_facts.py, so `verify` finds no contradiction (sizes: not full depth)."""
-    from course_utils.model_facts import model_facts
+    from course_tools.model_facts import model_facts
 
-    assert mirror.main(["verify", str(tiny_mirror)]) == 0
+    assert mirror_cli.main(["verify", str(tiny_mirror)]) == 0
     out = capsys.readouterr().out
     for repo_id in (LLAMA_BASE, LLAMA_CHAT, "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct", "facebook/nllb-200-distilled-600M"):
         assert f"{repo_id}: matches the facts file" in out
@@ -278,7 +279,7 @@ def test_verify_names_each_contradicted_fact_in_one_line(tiny_mirror, tmp_path, 
     config.update(eos_token_id=2, torch_dtype="float32")
     del config["auto_map"]
     (folder / "config.json").write_text(json.dumps(config))
-    assert mirror.main(["verify", str(folder)]) == 1
+    assert mirror_cli.main(["verify", str(folder)]) == 1
     lines = capsys.readouterr().out.splitlines()
     wrong = [line for line in lines if "the facts file says" in line]
     assert len(wrong) == 3, lines
@@ -290,12 +291,12 @@ def test_verify_names_each_contradicted_fact_in_one_line(tiny_mirror, tmp_path, 
 def test_a_changed_fact_fails_verify_until_the_download_agrees(tiny_mirror, monkeypatch, capsys):
     from dataclasses import replace
 
-    from course_utils import model_facts as facts_module
+    from course_tools import model_facts as facts_module
 
     facts = facts_module.MODEL_FACTS[LLAMA_BASE]
     changed = replace(facts, generation=replace(facts.generation, value={**facts.generation.value, "temperature": 0.7}))
     monkeypatch.setitem(facts_module.MODEL_FACTS, LLAMA_BASE, changed)
-    assert mirror.main(["verify", str(tiny_mirror / LLAMA_BASE)]) == 1
+    assert mirror_cli.main(["verify", str(tiny_mirror / LLAMA_BASE)]) == 1
     assert "generation is {'do_sample': True, 'temperature': 0.6" in capsys.readouterr().out
 
 
@@ -305,7 +306,7 @@ def test_verify_compares_the_index_total_size_and_shards_of_a_full_download(tmp_
     (folder / "config.json").write_text(json.dumps({"torch_dtype": "bfloat16", "bos_token_id": 128000, "eos_token_id": 128001}))
     index = {"metadata": {"total_size": 16_060_522_496}, "weight_map": {f"w{i}": f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)}}
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
-    from course_utils.snapshot_check import compare
+    from course_tools.snapshot_check import compare
 
     assert compare(folder, LLAMA_BASE)[0] == [line for line in compare(folder, LLAMA_BASE)[0] if "generation" in line]
     index["metadata"]["total_size"] *= 2
@@ -316,5 +317,5 @@ def test_verify_compares_the_index_total_size_and_shards_of_a_full_download(tmp_
 
 
 def test_verify_refuses_a_folder_without_known_models(tmp_path, capsys):
-    assert mirror.main(["verify", str(tmp_path)]) == 2
+    assert mirror_cli.main(["verify", str(tmp_path)]) == 2
     assert "holds none of the models" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils.model_facts import GB, MODEL_FACTS, lesson_download_text, model_facts, size_text, weight_bytes
+from course_tools.model_facts import GB, MODEL_FACTS, lesson_download_text, model_facts, size_text, weight_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAONE = "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct"
@@ -17,8 +17,8 @@ EXAONE = "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct"
 def test_every_model_a_gpu_profile_or_a_lesson_loads_has_facts():
     from course_utils.mirror import ALPACA_DATASET, profile_repo_ids
     from course_utils.profiles import PROFILES
-    from course_utils.rehearsal import needed_ids, notebook_path
-    from course_utils.standins import STANDINS
+    from course_tools.rehearsal import needed_ids, notebook_path
+    from course_tools.standins import STANDINS
 
     lessons = [notebook_path(f"{n:02d}") for n in range(1, 9)]
     wanted = set(needed_ids(lessons, "t4")) | set(needed_ids(lessons, "a100")) | set(STANDINS)
@@ -45,7 +45,7 @@ def test_parameter_counts_are_those_of_the_stand_in_configs():
     from transformers import AutoConfig, AutoModelForPreTraining, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
     from course_utils.exaone_reference import exaone_settings, exaone_tensor_shapes
-    from course_utils.standins import STANDINS, _meta_shapes
+    from course_tools.standins import STANDINS, _meta_shapes
 
     loaders = {"M2M100ForConditionalGeneration": AutoModelForSeq2SeqLM, "ElectraForPreTraining": AutoModelForPreTraining,
                "BertForSequenceClassification": AutoModelForSequenceClassification}
@@ -62,7 +62,7 @@ def test_parameter_counts_are_those_of_the_stand_in_configs():
 
 
 def test_llama3_ids_are_those_of_the_real_tokenizer():
-    from course_utils.llama3_tokenizer import llama3_tokenizer_file, load_llama3_tokenizer
+    from course_tools.llama3_tokenizer import llama3_tokenizer_file, load_llama3_tokenizer
 
     if llama3_tokenizer_file() is None:
         pytest.skip("llama-models is not installed (pip install --no-deps llama-models==0.3.0)")

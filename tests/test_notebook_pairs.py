@@ -4,7 +4,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from course_utils.exercises import learner_notebook
+from course_tools.exercises import learner_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))

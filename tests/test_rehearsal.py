@@ -8,7 +8,7 @@ import nbformat
 
 def test_solutions_rehearsal_runs_the_instructors_notebooks(tmp_path, monkeypatch):
     """Lesson 04's solutions ran out of memory on a T4 because the rehearsal only ever ran learners' notebooks (issue 20)."""
-    from course_utils import exercises, rehearsal
+    from course_tools import exercises, rehearsal
 
     ran = []
 
@@ -34,7 +34,7 @@ def test_solutions_rehearsal_runs_the_instructors_notebooks(tmp_path, monkeypatc
 
 
 def test_without_solutions_the_learners_notebooks_run(tmp_path, monkeypatch):
-    from course_utils import rehearsal
+    from course_tools import rehearsal
 
     ran = []
     monkeypatch.setattr(rehearsal, "run_one", lambda path, *a: ran.append(path) or

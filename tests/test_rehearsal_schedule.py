@@ -5,7 +5,7 @@ import threading
 import time
 from pathlib import Path
 
-from course_utils.rehearsal_schedule import notebook_chains, run_chains
+from course_tools.rehearsal_schedule import notebook_chains, run_chains
 
 NAMES = ["01_pipelines", "03_quantization", "05_alpaca_qlora_sft", "06_evaluation", "08_ironman_persona",
          "09_persona_preference"]

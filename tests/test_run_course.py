@@ -2,7 +2,7 @@ import json
 
 import nbformat
 
-from course_utils import run_course
+from course_tools import run_course
 
 
 def write_notebook(path, *sources):
@@ -28,3 +28,16 @@ def test_a_passing_and_a_failing_notebook_are_summarised(tmp_path):
     summary = run_course.write_summary(rows, "cpu", tmp_path)
     assert "| 01_good | cpu |" in summary.read_text()
     assert json.loads((tmp_path / "summary.json").read_text())["notebooks"][1]["passed"] is False
+
+
+def test_make_run_prints_one_clean_line_per_notebook(tmp_path, capfd, monkeypatch):
+    """The kernel's own log lines ("[IPKernelApp] WARNING | Kernel is running over TCP...") went to the terminal in the
+    middle of each progress line; they now go to the notebook's kernel log beside its executed copy."""
+    noisy = write_notebook(tmp_path / "01_noisy.ipynb", "import os\nos.write(2, b'KERNEL-NOISE on fd 2\\n')\nprint('cell output')")
+    monkeypatch.setattr(run_course, "get_profile", lambda: type("P", (), {"name": "cpu"})())
+    assert run_course.main([str(noisy), "--out", str(tmp_path / "out")]) == 0
+    out, err = capfd.readouterr()
+    assert "KERNEL-NOISE" not in out + err
+    progress = [line for line in out.splitlines() if line.startswith("[1/1]")]
+    assert len(progress) == 1 and progress[0].startswith("[1/1] 01_noisy (cpu): ok in ")
+    assert "KERNEL-NOISE" in (tmp_path / "out" / "notebooks" / "01_noisy.kernel.log").read_text()

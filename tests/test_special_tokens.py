@@ -57,7 +57,7 @@ def test_offline_profile_loads_smollm2_untouched(cpu_profile, offline_tokenizer)
 @pytest.fixture
 def exaone_like(tmp_path, monkeypatch):
     """A folder shaped like EXAONE-3.0's: config.json names remote code (auto_map) for a model_type transformers lacks."""
-    from course_utils.standins import write_exaone_tokenizer
+    from course_tools.standins import write_exaone_tokenizer
 
     write_exaone_tokenizer(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({

@@ -5,9 +5,8 @@ import pytest
 
 from course_utils import flops, profiles, t4_estimate
 from course_utils.environment import REPO_ROOT
-from course_utils.t4_estimate import (
-    LLAMA3_8B, FILES, Run, alpaca_preset_run, filled, lesson_estimates, run_flops, seed_run, t4_rates, t4_time,
-)
+from course_tools.t4_markers import FILES, filled, lesson_estimates
+from course_utils.t4_estimate import LLAMA3_8B, Run, alpaca_preset_run, run_flops, seed_run, t4_rates, t4_time
 
 CLASS_BUDGET_FLOPS = 4.6e15  # 45 minutes at 1.7 TFLOP/s: lesson 05 on t4 fits a 90-minute class
 HAND_SHAPE = flops.ModelShape(hidden=8, layers=2, heads=2, kv_heads=1, head_dim=4, intermediate=16, vocab=32)
@@ -56,7 +55,7 @@ def test_a_run_without_enough_rows_is_refused():
 def test_markdown_times_are_the_functions_output(name):
     text = (REPO_ROOT / name).read_text(encoding="utf-8")
     assert "<!-- t4:" in text
-    assert filled(text) == text, f"{name} quotes stale T4 times: run `python -m course_utils.t4_estimate` (make sync)"
+    assert filled(text) == text, f"{name} quotes stale T4 times: run `python -m course_tools.t4_markers` (make sync)"
 
 
 def test_changing_a_preset_changes_the_quoted_figures(monkeypatch):

@@ -17,7 +17,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from course_utils.gguf_export import end_of_turn_id, export_gguf, tokenizer_pre
-from course_utils.llama3_tokenizer import load_llama3_tokenizer
+from course_tools.llama3_tokenizer import load_llama3_tokenizer
 from course_utils.offline_model import offline_model_path
 
 # Korean, English, digits, symbols and whitespace; the rendered chat text is added per model.

@@ -63,7 +63,7 @@ def cmd_standin(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import torch
 
-    from course_utils.standins import write_standin
+    from course_tools.standins import write_standin
 
     start = time.perf_counter()
     folder = write_standin(Path(args.mirror), MODEL_ID, tiny=args.tiny)

@@ -2,7 +2,7 @@
 
 Each stand-in has the real model's architecture class and config (written out below from the published config.json
 files; dtype, special-token ids, generation config, auto_map and chat-template presence come from
-course_utils/model_facts.py, so `python -m course_utils.mirror verify` finds a full-depth stand-in like the real one), random weights and a tokenizer of the real kind: Llama 3's own tokenizer from the `llama-models` package,
+course_tools/model_facts.py, so `python -m course_tools.mirror verify` finds a full-depth stand-in like the real one), random weights and a tokenizer of the real kind: Llama 3's own tokenizer from the `llama-models` package,
 and small tokenizers trained on the course's Korean text for the others. Only shapes, dtypes, memory and code paths
 are real: the stand-ins produce noise, so no score from them means anything.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from .chat_format import llama3_chat_template
-from .checkpoints import plan_shards, write_shards
-from .environment import DATA_DIR
+from course_utils.chat_format import llama3_chat_template
+from course_utils.checkpoints import plan_shards, write_shards
+from course_utils.environment import DATA_DIR
 from .llama3_tokenizer import LLAMA3_PACKAGE, LLAMA3_SPECIAL_TOKENS, llama3_tokenizer_file, load_llama3_tokenizer
-from .mirror import ALPACA_DATASET, MirrorError, check_model_folder
+from course_utils.mirror import ALPACA_DATASET, MirrorError, check_model_folder
 from .model_facts import MODEL_FACTS, model_facts
-from .profiles import OFFLINE_MODEL_ID, PROFILES
+from course_utils.profiles import OFFLINE_MODEL_ID, PROFILES
 
 MARKER = "STANDIN.txt"
 
@@ -187,7 +187,7 @@ def write_kogpt2_tokenizer(folder: Path) -> None:
 
 
 def write_exaone_tokenizer(folder: Path) -> None:
-    from .exaone_reference import EXAONE_CHAT_TEMPLATE
+    from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE
 
     specials = ["[PAD]", "[BOS]", "[EOS]", "[UNK]", "[|system|]", "[|user|]", "[|assistant|]"]
     specials += [f"[unused{i}]" for i in range(361 - len(specials))] + ["[|endofturn|]"]  # EOS at id 361
@@ -283,7 +283,7 @@ def write_generation_config(folder: Path, repo_id: str) -> None:
 def write_model(folder: Path, config: dict, dtype: torch.dtype) -> None:
     """Config and random weights of one stand-in."""
     if config["model_type"] == "exaone":
-        from .exaone_reference import exaone_settings, exaone_tensor_shapes
+        from course_utils.exaone_reference import exaone_settings, exaone_tensor_shapes
 
         (folder / "config.json").write_text(json.dumps(config, indent=2))
         write_sharded(folder, exaone_tensor_shapes(exaone_settings(config)), dtype)
@@ -424,7 +424,7 @@ def write_standin(dest: Path, repo_id: str, layers: int | None = None, tiny: boo
 def write_standins(dest: Path, layers: int | None = None, profile_name: str = "t4", only: Iterable[str] | None = None,
                    tiny: bool = False) -> list[Path]:
     """Stand-ins of every model the profile names (or only those given), plus the Alpaca stand-in."""
-    from .mirror import profile_repo_ids
+    from course_utils.mirror import profile_repo_ids
 
     if profile_name not in PROFILES or PROFILES[profile_name].offline:
         raise MirrorError(f"Stand-ins are for the GPU profiles: use --profile t4 or --profile a100, not {profile_name!r}.")

@@ -12,8 +12,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from .environment import REPO_ROOT
-from .profiles import get_profile
+from course_utils.environment import REPO_ROOT
+from course_utils.profiles import get_profile
 
 BUILD_DIR = REPO_ROOT / "build"
 # Appended to each notebook in memory only: the kernel reports its own peak memory before it shuts down.
@@ -44,19 +44,23 @@ def _read_probe(notebook: nbformat.NotebookNode) -> dict:
 
 
 def run_notebook(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
-    """Execute one notebook in its own folder, save the executed copy, return a summary row."""
+    """Execute one notebook in its own folder, save the executed copy, return a summary row.
+
+    The kernel process's own stderr (IPKernelApp's log lines) goes to <name>.kernel.log beside the executed copy,
+    so the terminal shows one clean line per notebook; the cells' outputs are in the executed copy as usual."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_PROBE))
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    out_dir.mkdir(parents=True, exist_ok=True)
     start, error = time.perf_counter(), None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+    with open(out_dir / f"{path.stem}.kernel.log", "w") as kernel_log:
+        try:
+            client.execute(stderr=kernel_log)
+        except CellExecutionError as exc:
+            error = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
     seconds = time.perf_counter() - start
     peak = _read_probe(notebook) if error is None else {}
     notebook.cells.pop()
-    out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / path.name)
     return {
         "notebook": path.stem, "passed": error is None, "seconds": round(seconds, 1),
@@ -87,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = [p.resolve() for p in args.notebooks] or lesson_notebooks()
     rows = []
     for index, path in enumerate(paths, 1):
-        print(f"[{index}/{len(paths)}] {path.stem} ({profile.name}) ...", end=" ", flush=True)
         row = run_notebook(path, args.out / "notebooks")
         rows.append(row)
-        print(("ok" if row["passed"] else "FAILED") + f" in {row['seconds']} s, peak RAM {row['peak_rss_gib']} GiB", flush=True)
+        print(f"[{index}/{len(paths)}] {path.stem} ({profile.name}): " + ("ok" if row["passed"] else "FAILED")
+              + f" in {row['seconds']} s, peak RAM {row['peak_rss_gib']} GiB", flush=True)
         if row["error"]:
             print(f"    {row['error']}")
     summary = write_summary(rows, profile.name, args.out)

@@ -2,7 +2,7 @@
 
 Every model a profile names (and the ones a lesson loads by name) has one entry; every fact names its source and says
 whether it was verified. No machine of this project reaches the Hub, so most facts are not verified here: their
-`why` says so. `python -m course_utils.mirror verify DIR` compares this file with a real download and prints each
+`why` says so. `python -m course_tools.mirror verify DIR` compares this file with a real download and prints each
 mismatch; the GPU stand-ins are built from it; the README's cost table and the lessons' headers quote its sizes
 (tests/test_model_facts.py ties them together).
 """
@@ -73,9 +73,9 @@ def _generation(do_sample=None, temperature=None, top_p=None, eos_token_id=None)
     return {"do_sample": do_sample, "temperature": temperature, "top_p": top_p, "eos_token_id": eos_token_id}
 
 
-LLAMA3_SOURCE = "PyPI llama-models==0.3.0 (llama_models/llama3/tokenizer.model, built by course_utils/llama3_tokenizer.py)"
+LLAMA3_SOURCE = "PyPI llama-models==0.3.0 (llama_models/llama3/tokenizer.model, built by course_tools/llama3_tokenizer.py)"
 LLAMA3_IDS = "the Llama 3 tokenizer built offline from the PyPI package: <|begin_of_text|> 128000, <|end_of_text|> 128001, <|eot_id|> 128009"
-# 8,030,261,248 parameters: counted from Llama-3-8B's config shapes (course_utils/standins.py LLAMA3_8B), x 2 bytes.
+# 8,030,261,248 parameters: counted from Llama-3-8B's config shapes (course_tools/standins.py LLAMA3_8B), x 2 bytes.
 LLAMA3_8B_PARAMETERS = 8_030_261_248
 LLAMA3_INDEX_DOC = ("https://github.com/huggingface/transformers/blob/main/docs/source/en/models.md (its example "
                     "model.safetensors.index.json: total_size 16060522496, model-0000N-of-00004)")
@@ -86,7 +86,7 @@ def _llama3_base() -> ModelFacts:
     repo = "NousResearch/Meta-Llama-3-8B"
     return ModelFacts(
         repo_id=repo,
-        parameters=verified(LLAMA3_8B_PARAMETERS, "course_utils/standins.py LLAMA3_8B (shapes of LlamaForCausalLM)",
+        parameters=verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B (shapes of LlamaForCausalLM)",
                             "counted on the meta device from the config; x 2 bytes gives the documented total_size"),
         dtype=unverified("bfloat16", hub_file(repo, "config.json"), SAME_AS_META),
         total_size=unverified(2 * LLAMA3_8B_PARAMETERS, LLAMA3_INDEX_DOC, SAME_AS_META),
@@ -111,7 +111,7 @@ def _llama3_ko_instruct() -> ModelFacts:
                "<|eot_id|> in May 2024: which EOS these files name was not read here")
     return ModelFacts(
         repo_id=repo,
-        parameters=verified(LLAMA3_8B_PARAMETERS, "course_utils/standins.py LLAMA3_8B",
+        parameters=verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B",
                             "a chat-vector model on Llama-3-8B's shapes (its card); counted from the config"),
         dtype=unverified("bfloat16", hub_file(repo, "config.json")),
         total_size=unverified(2 * LLAMA3_8B_PARAMETERS, hub_file(repo, "model.safetensors.index.json"),
@@ -173,7 +173,7 @@ def _exaone() -> ModelFacts:
 def _small(repo: str, parameters: int, dtype: str, weights: str, bos, eos, pad, tokenizer_eos, license: str,
            generation: dict | None, end_of_turn=None, chat_template: bool = False) -> ModelFacts:
     """A model under 1 B parameters in one weight file; sizes computed from the stand-in config's shapes."""
-    counted = verified(parameters, "course_utils/standins.py (the transcribed config, built on the meta device)",
+    counted = verified(parameters, "course_tools/standins.py (the transcribed config, built on the meta device)",
                        "counted from the config's shapes; the config itself is a transcription")
     return ModelFacts(
         repo_id=repo,
@@ -227,7 +227,7 @@ DTYPE_IN_DOUBT = {"LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct": "float32"}
 def model_facts(repo_id: str) -> ModelFacts:
     """The facts of one Hub model; an id the course does not use is refused in one sentence."""
     if repo_id not in MODEL_FACTS:
-        raise KeyError(f"No facts are recorded for {repo_id!r}: add an entry to course_utils/model_facts.py (one of "
+        raise KeyError(f"No facts are recorded for {repo_id!r}: add an entry to course_tools/model_facts.py (one of "
                        f"{', '.join(MODEL_FACTS)} was expected).")
     return MODEL_FACTS[repo_id]
 
@@ -256,7 +256,7 @@ def _gb(n: float) -> str:
 
 def lesson_download_text(lesson: str, profile_name: str = "t4") -> str:
     """The 'downloads (disk)' cell of the README's cost table for one lesson, from these facts and the profile."""
-    from .profiles import PROFILES
+    from course_utils.profiles import PROFILES
 
     p = PROFILES[profile_name]
     if lesson == "01":

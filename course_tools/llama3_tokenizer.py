@@ -12,14 +12,11 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from .chat_format import llama3_chat_template
+from course_utils.chat_format import llama3_chat_template
+from course_utils.gguf_export import LLAMA3_PATTERN
 
 LLAMA3_PACKAGE = "llama-models==0.3.0"
 
-# Llama 3's pre-tokenizer regex (llama_models/llama3/tokenizer.py, `pat_str`).
-LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 # Llama 3.0's 256 special tokens in id order from 128000 (Llama 3.1 renamed some; the course's 8B models are 3.0).
 LLAMA3_SPECIAL_TOKENS = (
     ["<|begin_of_text|>", "<|end_of_text|>"]
@@ -27,6 +24,8 @@ LLAMA3_SPECIAL_TOKENS = (
     + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
     + [f"<|reserved_special_token_{i}|>" for i in range(5, 251)]
 )
+
+
 def llama3_tokenizer_file() -> Path | None:
     """Llama 3's tiktoken file inside the installed `llama-models` (found without importing it), or None."""
     spec = importlib.util.find_spec("llama_models")

@@ -4,10 +4,10 @@ With `--solutions` (`make gpu-rehearsal SOLUTIONS=1`) it runs the instructors' n
 exercise solutions, written fresh into build/solutions from the same sources, results in gpu_rehearsal_<profile>_solutions.
 
 Each notebook runs through nbmake with the Hub off and COURSE_MIRROR on a mirror of random-weight stand-ins
-(course_utils.standins). For `t4` the kernel emulates the card: its CUDA memory is capped at 15 GB and
+(course_tools.standins). For `t4` the kernel emulates the card: its CUDA memory is capped at 15 GB and
 `gpu_info()` reports 15 GB and compute capability 7.5, so every memory and dtype decision comes out as on a T4.
 The peak GPU memory is measured inside the notebook's kernel,
-and every kernel fails on a request for input (course_utils.kernel_guard). Results merge per notebook into
+and every kernel fails on a request for input (course_tools.kernel_guard). Results merge per notebook into
 benchmarks/results/gpu_rehearsal_<profile>.{json,md}.
 """
 from __future__ import annotations
@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from .environment import REPO_ROOT
+from course_utils.environment import REPO_ROOT
 from .kernel_guard import write_no_stdin_startup
-from .mirror import ALPACA_DATASET, MirrorError
-from .profiles import OFFLINE_MODEL_ID, PROFILES
+from course_utils.mirror import ALPACA_DATASET, MirrorError
+from course_utils.profiles import OFFLINE_MODEL_ID, PROFILES
 from .rehearsal_schedule import run_chains
 from .standins import STANDINS
 
@@ -125,7 +125,7 @@ def needed_ids(paths: list[Path], profile_name: str) -> list[str]:
 
 
 def package_versions() -> dict[str, str]:
-    from .doctor import installed_version
+    from course_utils.doctor import installed_version
 
     return {name: installed_version(name) or "missing" for name in PACKAGES}
 
@@ -190,7 +190,7 @@ def results_markdown(results: dict) -> str:
                   "(`torch.cuda.set_per_process_memory_fraction`) and `gpu_info()` reports 15 GB and compute capability "
                   "7.5, so the course picks fp16 and the T4 batch sizes. Memory and dtypes are a T4's; **speed is not**: "
                   "wall times are the host GPU's, and a real T4 is several times slower.", ""]
-    lines += ["Models are random-weight stand-ins with the real architectures and configs (`python -m course_utils.mirror "
+    lines += ["Models are random-weight stand-ins with the real architectures and configs (`python -m course_tools.mirror "
               "standins`), loaded from a local mirror with the Hub off; `layers` is the decoder depth of the 7-8B "
               "models (`full` = their real 32), the small models keep their real depth. Scores mean nothing here.", "",
               "| notebook | result | wall s | peak GPU GiB | layers | GPU | date | error |",
@@ -240,7 +240,7 @@ def prepare_ipython_dir(ipython_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.rehearsal", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.rehearsal", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, choices=sorted(PROFILES))
     parser.add_argument("--notebooks", default="", help='e.g. "03 04" (default: all, in order)')
     parser.add_argument("--layers", type=int, default=None, help="decoder layers of the 7-8B stand-ins (default: full)")

@@ -1,6 +1,6 @@
-"""A downloaded model folder compared with course_utils/model_facts.py: one line for each fact the files contradict.
+"""A downloaded model folder compared with course_tools/model_facts.py: one line for each fact the files contradict.
 
-`python -m course_utils.mirror verify DIR` runs it on a mirror (DIR/org/name for every model it holds) or on one model
+`python -m course_tools.mirror verify DIR` runs it on a mirror (DIR/org/name for every model it holds) or on one model
 folder; the exit status is 1 when any fact is contradicted. It reads config.json, generation_config.json, the
 tokenizer files and the weights' headers or index, never the tensors.
 """
@@ -149,7 +149,7 @@ def verify(root: str | Path, repo_id: str | None = None) -> int:
     root = Path(root)
     folders = {repo_id: root} if repo_id else model_folders(root)
     if not folders:
-        raise FileNotFoundError(f"{root} holds none of the models in course_utils/model_facts.py: pass a mirror folder "
+        raise FileNotFoundError(f"{root} holds none of the models in course_tools/model_facts.py: pass a mirror folder "
                                 "(ORG/NAME inside) or one model folder with --model ORG/NAME.")
     failed = 0
     for name, folder in folders.items():

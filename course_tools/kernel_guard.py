@@ -7,7 +7,7 @@ without a sound. The startup file written here makes every input request raise `
 that `except Exception` does not catch, so the cell fails and names the prompt.
 
 The course's machinery, not a lesson: `make test` (through the repository's conftest.py, a pytest plugin) and
-`make gpu-rehearsal` (course_utils.rehearsal) put it in every notebook kernel they start.
+`make gpu-rehearsal` (course_tools.rehearsal) put it in every notebook kernel they start.
 """
 from __future__ import annotations
 

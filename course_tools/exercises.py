@@ -5,8 +5,8 @@ its exercises and a solution cell per exercise (`# %% tags=["solution"]`). `note
 open) is that source without the solution cells; `build/solutions/NN_*.ipynb` keeps them, and CI runs those, so an
 exercise can never be unsolvable.
 
-    python -m course_utils.exercises learner              # notebooks/*.ipynb from notebooks/*.py (make sync)
-    python -m course_utils.exercises solutions [FOLDER]   # FOLDER/NN_*.ipynb with solutions (default build/solutions)
+    python -m course_tools.exercises learner              # notebooks/*.ipynb from notebooks/*.py (make sync)
+    python -m course_tools.exercises solutions [FOLDER]   # FOLDER/NN_*.ipynb with solutions (default build/solutions)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import jupytext
 from nbformat import NotebookNode
 
-from .environment import REPO_ROOT
+from course_utils.environment import REPO_ROOT
 
 SOLUTION_TAG = "solution"
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -74,7 +74,7 @@ def write_solutions(source: Path, folder: Path = SOLUTIONS) -> Path:
 
 def main(argv: list[str]) -> None:
     if not argv or argv[0] not in ("learner", "solutions"):
-        raise SystemExit("usage: python -m course_utils.exercises learner | solutions [FOLDER]")
+        raise SystemExit("usage: python -m course_tools.exercises learner | solutions [FOLDER]")
     for source in solution_sources():
         target = write_learner(source) if argv[0] == "learner" else write_solutions(source, Path(argv[1]) if len(argv) > 1 else SOLUTIONS)
         print(target)
