@@ -41,6 +41,7 @@ colab: install
 # travels from each .py header.
 sync: install
 	$(PY) -m course_tools.t4_markers
+	$(PY) -m course_tools.colab_cell
 	$(PY) -m course_tools.exercises learner
 	$(PY) -m course_tools.exercises solutions build/solutions
 

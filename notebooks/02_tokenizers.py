@@ -36,18 +36,12 @@
 # | `a100` | A100 / L4 / H100 | 위와 같음 | 약 3분 + 8B 다운로드와 4-bit 로딩 |
 
 # %%
-# Colab: 강의 저장소(코드, data/, 버전 고정)를 한 번 받고, `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
+# Colab: 강의 저장소(코드, data/, 버전 고정)를 `/content/course`에 한 번 받아 그 `course_utils`를 노트북이 찾는 `/content`에 잇고,
+# `setup()`이 이 런타임에 빠진 패키지를 설치합니다(Colab의 torch는 그대로).
 # 로컬에서는 `make`가 이미 설치했으므로 `setup()`은 환경 점검(doctor)만 출력합니다.
-import os, subprocess, sys
-
-if "COLAB_RELEASE_TAG" in os.environ:
-    COURSE = os.environ.get("COURSE_DIR", "/content/course")
-    if not os.path.isfile(f"{COURSE}/pyproject.toml"):
-        subprocess.run(["git", "clone", "-q", "--depth=1", os.environ.get("COURSE_REPO_URL", "https://github.com/llm-finetuning-course/course"), COURSE], check=True)
-    sys.path.insert(0, COURSE)
-
+import os
+if "COLAB_RELEASE_TAG" in os.environ: os.system("test -d /content/course || git clone -q --depth=1 https://github.com/llm-finetuning-course/course /content/course; ln -sfn /content/course/course_utils /content/course_utils")
 from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
-
 profile = setup()
 
 # %% [markdown]

@@ -71,13 +71,16 @@ def first_cell(lesson: str) -> str:
 
 
 def run_as_colab(python: Path, code: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """The cell as Colab runs it: COLAB_RELEASE_TAG set, this repository's clone standing in for GitHub."""
+    """The cell as Colab runs it: COLAB_RELEASE_TAG set, in Colab's working folder (tmp_path/content standing in for
+    /content, first on the kernel's sys.path), this repository's clone standing in for GitHub."""
+    from course_tools.colab_cell import repository_url
+
+    content = tmp_path / "content"
+    content.mkdir(exist_ok=True)
+    code = code.replace(repository_url(), REPO_ROOT.as_uri()).replace("/content", str(content))
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_PROFILE", "COURSE_OUTPUT", "PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(
-        COLAB_RELEASE_TAG="release-colab-emulated", COURSE_REPO_URL=REPO_ROOT.as_uri(),
-        COURSE_DIR=str(tmp_path / "content" / "course"), HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="",
-    )
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    env.update(COLAB_RELEASE_TAG="release-colab-emulated", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=content, timeout=900)
 
 
 def test_first_cell_installs_the_course_on_colabs_packages(tmp_path):
@@ -106,7 +109,7 @@ def test_first_cell_installs_the_course_on_colabs_packages(tmp_path):
     assert (name, dtype) == ("cpu", "float32")
     assert torch_after == torch_before, "the pins must resolve around Colab's torch, never replace it"
     assert torch_before.split("+")[0] == "2.11.0"
-    assert module.startswith(str(tmp_path / "content" / "course")), "course_utils must come from the clone"
+    assert str(Path(module).resolve()).startswith(str(tmp_path / "content" / "course")), "course_utils must come from the clone"
     assert "Change runtime type > T4 GPU" in output2
     assert "Drive is skipped" in output2  # setup(drive=True) without google.colab degrades to one sentence
     assert "WARNING:" not in output2, "every pinned package must be installed at its pin"
