@@ -64,7 +64,7 @@ clean:
 	rm -rf build outputs runs
 
 # GPU rehearsal (a GPU machine with the pins installed by other means, e.g. the wheels below):
-#   make gpu-rehearsal PROFILE=t4 [LAYERS=4] [NOTEBOOKS="03 04"] [MIRROR=dir] [SOLUTIONS=1]
+#   make gpu-rehearsal PROFILE=t4 [LAYERS=4] [NOTEBOOKS="03 04"] [MIRROR=dir] [SOLUTIONS=1] [JOBS=3]
 # Builds random-weight stand-ins of the profile's models into a local mirror, runs the notebooks offline under that
 # profile (t4: emulated, 15 GB cap) and merges results into benchmarks/results/gpu_rehearsal_<profile>.{json,md}.
 # SOLUTIONS=1 runs the instructors' notebooks (build/solutions, with the exercise solutions) instead, into
@@ -75,10 +75,11 @@ LAYERS ?=
 NOTEBOOKS ?=
 MIRROR ?=
 SOLUTIONS ?=
+JOBS ?= 1
 gpu-rehearsal:
 	$(PYTHON) -m course_tools.rehearsal --profile $(PROFILE) --python $(PYTHON) \
 		$(if $(LAYERS),--layers $(LAYERS)) $(if $(NOTEBOOKS),--notebooks "$(NOTEBOOKS)") $(if $(MIRROR),--mirror $(MIRROR)) \
-		$(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)
+		$(if $(filter 1 yes true,$(SOLUTIONS)),--solutions) --jobs $(JOBS)
 
 # Wheels for the lent GPU machine (Python 3.12, torch+CUDA and transformers preinstalled, no Hub, 64 MiB carried).
 # Install there with:

@@ -195,9 +195,14 @@ def results_markdown(results: dict) -> str:
               "models (`full` = their real 32), the small models keep their real depth. Scores mean nothing here.", "",
               "| notebook | result | wall s | peak GPU GiB | layers | GPU | date | error |",
               "|---|---|---:|---:|---|---|---|---|"]
+    if any(row.get("side_by_side") for row in results["notebooks"]):
+        lines[-2:-2] = ["Wall times marked ‖ were measured with other notebooks running on the same GPU at the same time "
+                        "(`--jobs`, benchmarks/rehearsal_lease.sh), so they are longer than a notebook alone would take; "
+                        "peaks are each kernel's own.", ""]
     for row in results["notebooks"]:
         peak = "n/a" if row.get("peak_gpu_gib") is None else f"{row['peak_gpu_gib']:.2f}"
-        lines.append(f"| {row['notebook']} | {row['result']} | {row['seconds']:.0f} | {peak} | {row.get('layers', '')} | "
+        wall = "n/a" if row.get("seconds") is None else f"{row['seconds']:.0f}" + (" ‖" if row.get("side_by_side") else "")
+        lines.append(f"| {row['notebook']} | {row['result']} | {wall} | {peak} | {row.get('layers', '')} | "
                      f"{row.get('gpu', '')} | {row.get('date', '')} | {row.get('error', '').replace('|', '/')} |")
     versions = results.get("versions", {})
     lines += ["", "Packages (last run): " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
