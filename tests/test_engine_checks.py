@@ -34,6 +34,8 @@ def test_vllm_result_covers_the_lessons_cases():
     assert {"base", "lora", "merged", "llamafied"} <= set(result["cases"])
     assert result["lora_changes_answers"] >= 1  # the adapter row tests the adapter, not the base model again
     assert not result["cases"]["exaone_original"]["loaded"]  # lesson 07: the original layout needs remote code
+    server = result["server"]  # `vllm serve` ran, not skipped, and stopped at the end of the turn
+    assert server["passed"] is True and not server.get("skipped") and server["finish_reason"] == "stop"
 
 
 @pytest.mark.parametrize("lesson, needle", [

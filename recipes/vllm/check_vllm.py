@@ -124,7 +124,14 @@ def run_server(venv_bin: Path, folder: str, messages: list[dict], expected: dict
         request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body, {"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=300).read())
         text = answer["choices"][0]["message"]["content"]
-        return {"passed": text == expected["text"], "ready_seconds": round(ready, 1), "text": text, "transformers_text": expected["text"]}
+        # The API answers without special tokens and stops at the end of the turn (finish_reason "stop"), so it is
+        # compared with transformers' greedy tokens decoded the same way: `<|im_end|>` is the stop, not the text.
+        from transformers import AutoTokenizer
+
+        plain = AutoTokenizer.from_pretrained(folder).decode(expected["tokens"], skip_special_tokens=True)
+        finish = answer["choices"][0].get("finish_reason")
+        return {"passed": text == plain, "ready_seconds": round(ready, 1), "text": text, "transformers_text": plain,
+                "finish_reason": finish}
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
