@@ -239,6 +239,9 @@ for name in list(meta)[:3] + ["transformer.h.0.mlp.c_fc_0.weight", "transformer.
 # 검증을 fp32에서 하려고 `--dtype float32`를 줍니다 (기본값은 bfloat16). 프로세스 시작과 import까지 포함한 벽시계 시간을 잽니다.
 
 # %%
+import subprocess
+import sys
+
 from course_utils.environment import REPO_ROOT  # course_utils/environment.py: where the course runs
 from course_utils.measure import measure  # course_utils/measure.py: time and peak memory
 

@@ -134,3 +134,22 @@ def test_modules_stay_small_or_name_their_one_concern():
 def test_every_module_states_its_concern_in_its_first_line():
     silent = [name for name, path in course_modules().items() if not (ast.get_docstring(ast.parse(path.read_text())) or "").strip()]
     assert not silent
+
+
+STDLIB_MODULES = {"os", "sys", "subprocess", "json", "re", "math", "time", "shutil", "gc", "random", "dataclasses",
+                  "importlib", "tempfile", "pathlib", "itertools", "collections", "functools", "statistics"}
+
+
+def test_every_notebook_imports_the_modules_it_uses():
+    """The first cell once imported os, subprocess and sys for everyone; lesson 07 kept using sys and subprocess after
+    the first cell shrank to 4 lines (NameError in CI). Each notebook imports what it uses, at first use."""
+    missing = {}
+    for path in notebook_sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        used = {node.value.id for node in ast.walk(tree)
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in STDLIB_MODULES}
+        imported = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        if used - imported:
+            missing[path.name] = sorted(used - imported)
+    assert not missing, missing
