@@ -25,16 +25,9 @@ run: model
 	$(PY) -m course_tools.run_course
 
 # CI runs the instructors' notebooks: each lesson with its exercise solutions (the learners' notebooks minus solutions).
-# The unit tests (one torch thread, log in build/unit-tests.log, printed at the end) run beside the notebooks, which
-# run in course order in their own pytest: on CI's 2 cores this keeps make test within 20 minutes.
 test: model
 	$(PY) -m course_tools.exercises solutions build/solutions
-	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu OMP_NUM_THREADS=1 $(PY) -m pytest -v -p no:cacheprovider --durations=15 tests \
-		> build/unit-tests.log 2>&1 & unit=$$!; \
-	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v -p no:cacheprovider --durations=0 --nbmake \
-		--nbmake-timeout=1200 build/solutions; notebooks=$$?; \
-	wait $$unit; units=$$?; cat build/unit-tests.log; \
-	echo "make test: notebooks exit $$notebooks, unit tests exit $$units"; test $$notebooks -eq 0 -a $$units -eq 0
+	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 tests --nbmake --nbmake-timeout=1200 build/solutions
 
 unit: model
 	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v -m "not colab_emulation" tests
