@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .command_line import run_tool
+
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 OUTTYPES = ("f16", "q8_0")
@@ -269,13 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outtype", choices=OUTTYPES, default="f16")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args = parser.parse_args(argv)
-    try:
+
+    def export() -> str:
         report = export_gguf(args.model_dir, args.destination, args.outtype, args.overwrite)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{report.path}: {report.tensors} tensors, {report.bytes / 2**30:.2f} GiB ({report.outtype}) in {report.seconds:.1f} s")
-    return 0
+        return f"{report.path}: {report.tensors} tensors, {report.bytes / 2**30:.2f} GiB ({report.outtype}) in {report.seconds:.1f} s"
+
+    return run_tool(export)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .command_line import run_tool
 from .environment import hub_token
 
 # An assumption, not a measurement: the upload rate used for the time estimate printed before an upload.
@@ -211,14 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--public", action="store_true", help="make the repository public (default: private)")
     parser.add_argument("--exist-ok", action="store_true", help="write into a repository that already exists")
     args = parser.parse_args(argv)
-    try:
+
+    def upload() -> str:
         token = hub_token()
         repo_id = args.name if "/" in args.name else hub_repo_id(args.name, token)
-        push_folder_to_hub(args.folder, repo_id, token=token, private=not args.public, exist_ok=args.exist_ok)
-    except (HubUploadError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        url = push_folder_to_hub(args.folder, repo_id, token=token, private=not args.public, exist_ok=args.exist_ok)
+        return url or "Nothing was uploaded."
+
+    return run_tool(upload, (HubUploadError, FileNotFoundError))
 
 
 if __name__ == "__main__":

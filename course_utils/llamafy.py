@@ -25,6 +25,7 @@ import torch
 from safetensors import safe_open
 
 from .checkpoints import INDEX_FILE, CheckpointError, check_disk, parse_size, plan_shards, source_tensor_files, tensor_meta, write_shards
+from .command_line import run_tool
 from .exaone_reference import EXAONE_DEFAULTS, ExaoneSettings, exaone_settings, exaone_tensor_shapes
 
 # The names inside one block, from modeling_exaone.py (ExaoneBlock, ExaoneAttention, ExaoneGatedMLP) to
@@ -309,13 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
     parser.add_argument("--max-shard-size", default="5GB", help="largest output shard, e.g. 5GB or 500MB (default 5GB)")
     args = parser.parse_args(argv)
-    try:
-        report = llamafy(args.src, args.dst, dtype=args.dtype, overwrite=args.overwrite, max_shard_size=args.max_shard_size)
-    except (CheckpointError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(report)
-    return 0
+    return run_tool(lambda: str(llamafy(args.src, args.dst, dtype=args.dtype, overwrite=args.overwrite,
+                                        max_shard_size=args.max_shard_size)), (CheckpointError, OSError))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import torch
 
 from .adapter_merge import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config, same_model_name
 from .checkpoints import check_disk
+from .command_line import run_tool
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -326,13 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="cast every weight to this dtype (default: keep the base's)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing destination")
     args = parser.parse_args(argv)
-    try:
+
+    def merge() -> str:
         report = merge_adapter_into_checkpoint(args.base, args.adapter, args.destination, args.dtype, args.overwrite)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"Merged {report.merged_weights} weights (+{report.copied_weights} replaced) in {report.shards} shard(s) into {report.destination} in {report.seconds:.1f} s")
-    return 0
+        return (f"Merged {report.merged_weights} weights (+{report.copied_weights} replaced) in {report.shards} shard(s) "
+                f"into {report.destination} in {report.seconds:.1f} s")
+
+    return run_tool(merge)
 
 
 if __name__ == "__main__":
