@@ -8,22 +8,22 @@ Writes benchmarks/results/llamacpp_check.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
-import datetime
 import json
 import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 import llama_cpp
 from llama_cpp import Llama, LogitsProcessorList
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # recipes/: the engine checks' shared result module
+from engine_result import engine_check_parser, run_fields, run_line, write_result  # noqa: E402
 
 WARNING_MARKS = ("pre-tokenizer", "GENERATION QUALITY", "CONSIDER REGENERATING", "special_eot_id is not in special_eog_ids",
                  "unknown", "missing")
@@ -155,7 +155,7 @@ def verdict(name: str, files: dict) -> list[str]:
 def markdown(result: dict) -> str:
     lines = [
         "# llama.cpp reads the course's GGUF files (`make llamacpp-check`)", "",
-        f"- Date: {result['date']}; passed: **{result['passed']}**; {result['seconds']:.0f} s (venv setup {result['setup_seconds']} s, reused: {result['venv_reused']}).",
+        run_line(result),
         f"- llama.cpp through llama-cpp-python {result['versions']['llama_cpp_python']} (built from source, CPU, {result['versions']['python']}); "
         f"references: transformers {result['versions']['transformers']}, torch {result['versions']['torch']}.",
         f"- Loaded with `use_extra_bufts = {result['use_extra_bufts']}`: with llama.cpp's AMX buffer (this CPU has AMX int8) the first forward pass of any Q8_0 file, llama.cpp's own included, crashed with a segmentation fault.",
@@ -175,13 +175,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("work", type=Path)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--setup-seconds", type=int, default=0)
-    parser.add_argument("--venv-reused", default="false")
-    parser.add_argument("--started", type=float, default=time.time())
-    args = parser.parse_args()
+    args = engine_check_parser().parse_args()
     reference = json.loads((args.work / "reference.json").read_text())
     models, failures = {}, []
     for name, model in reference["models"].items():
@@ -195,19 +189,13 @@ def main() -> None:
         models[name] = {"eot_token": model["eot_token"], "expected_pre_tokenizer": model["pre_tokenizer"], "files": files}
         print(f"{name}: " + ", ".join(f"{k} top-1 {v['top1_agreement']:.1%} err {v['logits_relative_error']:.2e}" for k, v in files.items()))
     result = {
-        "date": datetime.date.today().isoformat(), "passed": not failures, "failures": failures,
-        "seconds": time.time() - args.started, "setup_seconds": args.setup_seconds, "venv_reused": args.venv_reused == "true",
+        **run_fields(args, failures),
         "use_extra_bufts": USE_EXTRA_BUFFERS,
         "versions": {"llama_cpp_python": llama_cpp.__version__, "python": platform.python_version(),
                      "transformers": reference["transformers"], "torch": reference["torch"]},
         "models": models,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "llamacpp_check.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
-    (args.results / "llamacpp_check.md").write_text(markdown(result))
-    print(markdown(result))
-    if failures:
-        sys.exit("llamacpp-check failed: " + "; ".join(failures))
+    write_result(args.results, "llamacpp_check", result, markdown(result))
 
 
 if __name__ == "__main__":

