@@ -85,24 +85,32 @@ def register_source(source: str) -> None:
     exec(compile(source, "<registered>", "exec"), vars(lf_template).copy())
 
 
-def lf_examples(data_dir: Path, template: str, model_dir: Path, work: Path, default_system: str | None) -> tuple[list[dict], object]:
-    """Rows of `data_dir`'s `ironman` dataset as LLaMA-Factory's own SFT pipeline tokenizes them (in file order)."""
+def lf_tokenized(stage: str, dataset: str, data_dir: Path, template: str, model_dir: Path, output_dir: Path,
+                 default_system: str | None) -> tuple[object, object]:
+    """`dataset` as LLaMA-Factory's `stage` pipeline tokenizes it, and the tokenizer: one setup for the SFT and DPO checks."""
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.hparams import get_train_args
     from llamafactory.model import load_tokenizer
 
     args = {
-        "stage": "sft", "do_train": True, "model_name_or_path": str(model_dir), "dataset": "ironman",
+        "stage": stage, "do_train": True, "model_name_or_path": str(model_dir), "dataset": dataset,
         "dataset_dir": str(data_dir), "template": template, "cutoff_len": 4096, "finetuning_type": "lora",
-        "output_dir": str(work / "pipeline_out"), "overwrite_cache": True, "report_to": "none",
+        "output_dir": str(output_dir), "overwrite_cache": True, "report_to": "none",
     }
     if default_system is not None:
         args["default_system"] = default_system
     model_args, data_args, training_args, _, _ = get_train_args(args)
     tokenizer_module = load_tokenizer(model_args)
     lf_template = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
-    dataset = get_dataset(lf_template, model_args, data_args, training_args, stage="sft", **tokenizer_module)["train_dataset"]
-    return [{"input_ids": list(r["input_ids"]), "labels": list(r["labels"])} for r in dataset], tokenizer_module["tokenizer"]
+    pipeline = "rm" if stage == "dpo" else stage  # LLaMA-Factory's DPO stage reads pairs through its pairwise ("rm") pipeline
+    tokenized = get_dataset(lf_template, model_args, data_args, training_args, stage=pipeline, **tokenizer_module)["train_dataset"]
+    return tokenized, tokenizer_module["tokenizer"]
+
+
+def lf_examples(data_dir: Path, template: str, model_dir: Path, work: Path, default_system: str | None) -> tuple[list[dict], object]:
+    """Rows of `data_dir`'s `ironman` dataset as LLaMA-Factory's own SFT pipeline tokenizes them (in file order)."""
+    dataset, tokenizer = lf_tokenized("sft", "ironman", data_dir, template, model_dir, work / "pipeline_out", default_system)
+    return [{"input_ids": list(r["input_ids"]), "labels": list(r["labels"])} for r in dataset], tokenizer
 
 
 def compare_rows(lf_rows: list[dict], reference: list[dict], tokenizer, bos_id: int | None, eot_id: int, bos_once: bool) -> dict:
@@ -135,26 +143,12 @@ def compare_rows(lf_rows: list[dict], reference: list[dict], tokenizer, bos_id: 
 
 def lf_pairs(data_dir: Path, template: str, model_dir: Path, work: Path, default_system: str | None) -> tuple[dict, object]:
     """Lesson 09's `ironman_dpo` pairs as LLaMA-Factory's pairwise pipeline (the one its DPO stage uses) tokenizes them."""
-    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
-    from llamafactory.hparams import get_train_args
-    from llamafactory.model import load_tokenizer
-
-    args = {
-        "stage": "dpo", "do_train": True, "model_name_or_path": str(model_dir), "dataset": "ironman_dpo",
-        "dataset_dir": str(data_dir), "template": template, "cutoff_len": 4096, "finetuning_type": "lora",
-        "output_dir": str(work / "pipeline_dpo_out"), "overwrite_cache": True, "report_to": "none",
-    }
-    if default_system is not None:
-        args["default_system"] = default_system
-    model_args, data_args, training_args, _, _ = get_train_args(args)
-    tokenizer_module = load_tokenizer(model_args)
-    lf_template = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
-    dataset = get_dataset(lf_template, model_args, data_args, training_args, stage="rm", **tokenizer_module)["train_dataset"]
+    dataset, tokenizer = lf_tokenized("dpo", "ironman_dpo", data_dir, template, model_dir, work / "pipeline_dpo_out", default_system)
     sides = {
         side: [{"input_ids": list(r[f"{side}_input_ids"]), "labels": list(r[f"{side}_labels"])} for r in dataset]
         for side in ("chosen", "rejected")
     }
-    return sides, tokenizer_module["tokenizer"]
+    return sides, tokenizer
 
 
 def llama3_reference(tokenizer, texts: list[dict]) -> list[dict]:
