@@ -68,6 +68,13 @@ class ModelFacts:
         return [(f.name, getattr(self, f.name)) for f in fields(self) if f.name != "repo_id"]
 
 
+def _weights(repo: str, counted: Fact, dtype: str, size_source: str, size_why: str,
+             dtype_why: str = NOT_READ) -> dict[str, Fact]:
+    """The parameters, dtype and total_size facts: the size is computed from the other two here, never typed in by hand."""
+    return {"parameters": counted, "dtype": unverified(dtype, hub_file(repo, "config.json"), dtype_why),
+            "total_size": unverified(counted.value * BYTES[dtype], size_source, size_why)}
+
+
 def _generation(do_sample=None, temperature=None, top_p=None, eos_token_id=None) -> dict:
     """The generation_config.json fields the course depends on (None: the file leaves it out)."""
     return {"do_sample": do_sample, "temperature": temperature, "top_p": top_p, "eos_token_id": eos_token_id}
@@ -84,12 +91,11 @@ SAME_AS_META = "the figure of Meta's meta-llama/Meta-Llama-3-8B, whose files thi
 
 def _llama3_base() -> ModelFacts:
     repo = "NousResearch/Meta-Llama-3-8B"
+    counted = verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B (shapes of LlamaForCausalLM)",
+                       "counted on the meta device from the config; x 2 bytes gives the documented total_size")
     return ModelFacts(
         repo_id=repo,
-        parameters=verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B (shapes of LlamaForCausalLM)",
-                            "counted on the meta device from the config; x 2 bytes gives the documented total_size"),
-        dtype=unverified("bfloat16", hub_file(repo, "config.json"), SAME_AS_META),
-        total_size=unverified(2 * LLAMA3_8B_PARAMETERS, LLAMA3_INDEX_DOC, SAME_AS_META),
+        **_weights(repo, counted, "bfloat16", LLAMA3_INDEX_DOC, SAME_AS_META, dtype_why=SAME_AS_META),
         shards=unverified(4, LLAMA3_INDEX_DOC, SAME_AS_META),
         bos_token_id=verified(128000, LLAMA3_SOURCE, LLAMA3_IDS),
         eos_token_id=verified(128001, LLAMA3_SOURCE, LLAMA3_IDS + "; the base model has no chat turns"),
@@ -109,13 +115,12 @@ def _llama3_ko_instruct() -> ModelFacts:
     repo = "beomi/Llama-3-Open-Ko-8B-Instruct-preview"
     preview = ("published 2024-04-24 (beomi/Llama-3-Open-Ko-8B's card), before Meta changed the Instruct EOS to "
                "<|eot_id|> in May 2024: which EOS these files name was not read here")
+    counted = verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B",
+                       "a chat-vector model on Llama-3-8B's shapes (its card); counted from the config")
     return ModelFacts(
         repo_id=repo,
-        parameters=verified(LLAMA3_8B_PARAMETERS, "course_tools/standins.py LLAMA3_8B",
-                            "a chat-vector model on Llama-3-8B's shapes (its card); counted from the config"),
-        dtype=unverified("bfloat16", hub_file(repo, "config.json")),
-        total_size=unverified(2 * LLAMA3_8B_PARAMETERS, hub_file(repo, "model.safetensors.index.json"),
-                              "computed: the parameters x 2 bytes (bf16); the index was not read here"),
+        **_weights(repo, counted, "bfloat16", hub_file(repo, "model.safetensors.index.json"),
+                   "computed: the parameters x 2 bytes (bf16); the index was not read here"),
         shards=unverified(4, hub_file(repo, "model.safetensors.index.json"), "assumed as Meta's 5 GB shards; not read"),
         bos_token_id=verified(128000, LLAMA3_SOURCE, LLAMA3_IDS),
         eos_token_id=unverified(128009, hub_file(repo, "config.json"), preview),
@@ -137,17 +142,17 @@ EXAONE_DUMP = ("a public GitHub README that prints ExaoneConfig as loaded from t
 EXAONE_DTYPE_WHY = ("config.json says bfloat16 in that dump, but a loaded config echoes the load dtype; a 31.3 GB F32 "
                     "GGUF and a third-party bf16 re-upload both exist, so the files may be fp32: not verified")
 EXAONE_PARAMETERS = 7_818_448_896
+EXAONE_COUNTED = verified(EXAONE_PARAMETERS, "course_utils/exaone_reference.py exaone_tensor_shapes",
+                          "counted from the config's shapes (32 layers, 4096, 14336, vocab 102400, untied)")
 
 
 def _exaone() -> ModelFacts:
     repo = "LGAI-EXAONE/EXAONE-3.0-7.8B-Instruct"
     return ModelFacts(
         repo_id=repo,
-        parameters=verified(EXAONE_PARAMETERS, "course_utils/exaone_reference.py exaone_tensor_shapes",
-                            "counted from the config's shapes (32 layers, 4096, 14336, vocab 102400, untied)"),
-        dtype=unverified("bfloat16", hub_file(repo, "config.json"), EXAONE_DTYPE_WHY),
-        total_size=unverified(2 * EXAONE_PARAMETERS, hub_file(repo, "model.safetensors.index.json"),
-                              "computed for bf16; twice that if the files are fp32 (" + EXAONE_DTYPE_WHY + ")"),
+        **_weights(repo, EXAONE_COUNTED, "bfloat16", hub_file(repo, "model.safetensors.index.json"),
+                   "computed for bf16; twice that if the files are fp32 (" + EXAONE_DTYPE_WHY + ")",
+                   dtype_why=EXAONE_DTYPE_WHY),
         shards=unverified(None, hub_file(repo, "model.safetensors.index.json"), "the index was not read here"),
         bos_token_id=verified(1, hub_file(repo, "config.json"), EXAONE_DUMP),
         eos_token_id=verified(361, hub_file(repo, "config.json"), EXAONE_DUMP),
@@ -177,10 +182,8 @@ def _small(repo: str, parameters: int, dtype: str, weights: str, bos, eos, pad, 
                        "counted from the config's shapes; the config itself is a transcription")
     return ModelFacts(
         repo_id=repo,
-        parameters=counted,
-        dtype=unverified(dtype, hub_file(repo, "config.json")),
-        total_size=unverified(parameters * BYTES[dtype], hub_file(repo, weights),
-                              "computed: the parameters x the dtype's bytes (buffers and headers make the file a little larger)"),
+        **_weights(repo, counted, dtype, hub_file(repo, weights),
+                   "computed: the parameters x the dtype's bytes (buffers and headers make the file a little larger)"),
         shards=unverified(1, hub_file(repo, weights)),
         bos_token_id=unverified(bos, hub_file(repo, "config.json")),
         eos_token_id=unverified(eos, hub_file(repo, "config.json")),
