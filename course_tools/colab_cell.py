@@ -13,7 +13,7 @@ from pathlib import Path
 from course_utils.environment import REPO_ROOT
 
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/notebooks/(?P<name>[\w.-]+\.ipynb)")
-CLONE = re.compile(r'^if "COLAB_RELEASE_TAG" in os\.environ:.*$', re.M)
+CLONE = re.compile(r'^if "COLAB_RELEASE_TAG" in os\.environ\b.*$', re.M)
 COLAB_HOME = "/content"  # Colab's working folder: the kernel's sys.path starts with it
 
 
@@ -24,9 +24,14 @@ def repository_url(root: Path = REPO_ROOT) -> str:
 
 
 def clone_line(url: str) -> str:
-    """Colab only: clone the course once into /content/course and link its package where the kernel looks first."""
-    return (f'if "COLAB_RELEASE_TAG" in os.environ: os.system("test -d {COLAB_HOME}/course || git clone -q --depth=1 '
-            f'{url} {COLAB_HOME}/course; ln -sfn {COLAB_HOME}/course/course_utils {COLAB_HOME}/course_utils")')
+    """Colab only: clone the course once into /content/course and link its package where the kernel looks first.
+
+    When the clone or the link fails (no network, a moved repository), the cell stops with one sentence instead of
+    the "No module named 'course_utils'" that the next line would raise."""
+    return (f'if "COLAB_RELEASE_TAG" in os.environ and os.system("(test -d {COLAB_HOME}/course || git clone -q --depth=1 '
+            f'{url} {COLAB_HOME}/course) && ln -sfn {COLAB_HOME}/course/course_utils {COLAB_HOME}/course_utils"): '
+            f'raise RuntimeError("Could not download the course from {url}: check the runtime\'s internet connection '
+            f'and run this cell again.")')
 
 
 def badge_url(url: str, notebook: str) -> str:

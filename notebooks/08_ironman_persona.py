@@ -52,7 +52,7 @@
 # `drive=True`: 결과를 Google Drive에 저장해 연결이 끊겨도, 다음 레슨의 새 런타임에서도 남게 합니다.
 # 로컬에서는 `make`가 이미 설치했으므로 `setup()`은 환경 점검(doctor)만 출력합니다.
 import os
-if "COLAB_RELEASE_TAG" in os.environ: os.system("test -d /content/course || git clone -q --depth=1 https://github.com/llm-finetuning-course/course /content/course; ln -sfn /content/course/course_utils /content/course_utils")
+if "COLAB_RELEASE_TAG" in os.environ and os.system("(test -d /content/course || git clone -q --depth=1 https://github.com/llm-finetuning-course/course /content/course) && ln -sfn /content/course/course_utils /content/course_utils"): raise RuntimeError("Could not download the course from https://github.com/llm-finetuning-course/course: check the runtime's internet connection and run this cell again.")
 from course_utils import setup  # course_utils/runtime_setup.py: install, Drive, doctor()
 profile = setup(drive=True)
 

@@ -49,3 +49,23 @@ def test_the_url_is_written_nowhere_else_in_code():
     url = colab_cell.repository_url()
     sources = [p for p in REPO_ROOT.glob("*/*.py") if p.parent.name in ("course_utils", "course_tools", "tests")]
     assert not [p.name for p in sources if url in p.read_text(encoding="utf-8")]
+
+
+def test_a_clone_that_fails_stops_the_cell_with_one_sentence(tmp_path):
+    """No network, or a moved repository: the learner reads why, not "No module named 'course_utils'"."""
+    import subprocess
+    import sys
+
+    content = tmp_path / "content"
+    content.mkdir()
+    cell = colab_cell.first_code_cell(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    missing = (tmp_path / "no-such-repository").as_uri()
+    code = cell.replace(colab_cell.repository_url(), missing).replace(colab_cell.COLAB_HOME, str(content))
+    env = {"PATH": "/usr/bin:/bin", "COLAB_RELEASE_TAG": "release-colab-emulated", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=content, timeout=120)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0
+    assert last.startswith("RuntimeError: Could not download the course from " + missing), result.stderr[-2000:]
+    assert "run this cell again" in last
+    assert "ModuleNotFoundError" not in result.stderr
+    assert not (content / "course_utils").is_symlink(), "no dangling link is left behind"
