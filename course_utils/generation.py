@@ -26,21 +26,32 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | 
     return ids
 
 
+def default_batch_size(model: PreTrainedModel) -> int:
+    """16 prompts a batch on a CPU, 8 on a GPU.
+
+    On 2 CPU cores a decoding step of the 135M model costs about the same for 8 rows as for 16 (measured: 16
+    questions x 64 tokens took 14.2 s in batches of 8, 8.6 s in one batch of 16), so fewer, larger batches save time.
+    On a GPU, 8 is the batch whose memory peaks the GPU rehearsal measured on the 8B models.
+    """
+    return 16 if model.device.type == "cpu" else 8
+
+
 @torch.inference_mode()
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     max_new_tokens: int = 64,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     **generation_kwargs,
 ) -> list[str]:
     """Answers to already formatted prompts, greedy unless `do_sample=True` is passed; only new tokens are returned.
 
     Greedy is passed explicitly: Llama-3-Instruct generation configs sample by default. Generation stops at EOS or the
     end-of-turn token (`stop_token_ids`). Decoder-only models continue from the last position, so batches are padded on
-    the left.
+    the left. `batch_size` defaults to `default_batch_size(model)`.
     """
+    batch_size = batch_size or default_batch_size(model)
     generation_kwargs.setdefault("do_sample", False)
     generation_kwargs.setdefault("eos_token_id", stop_token_ids(tokenizer, model))
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"

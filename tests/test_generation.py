@@ -1,4 +1,5 @@
 import copy
+from types import SimpleNamespace
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
@@ -71,3 +72,23 @@ def test_chat_generation_stops_at_the_end_of_the_turn(tiny_llama3, llama3_tokeni
     forcing = LogitsProcessorList([EndTurnThenRambleOn(length, hi + [eot], again[0])])
     answer = generate(tiny_llama3, llama3_tokenizer, [prompt], max_new_tokens=8, logits_processor=forcing)
     assert answer == ["Hi"]
+
+
+def test_default_batch_is_larger_on_cpu_where_each_decoding_step_costs_the_same(offline_model, offline_tokenizer, monkeypatch):
+    """CPU: 16 prompts in one batch (a decoding step of the 135M model costs about the same at 8 or 16 rows);
+    GPU: 8, the batch whose peaks the GPU rehearsal measured."""
+    from course_utils import generation
+
+    assert generation.default_batch_size(offline_model) == 16
+    sizes = []
+    original = offline_model.generate
+
+    def counting(**kwargs):
+        sizes.append(kwargs["input_ids"].shape[0])
+        return original(**kwargs)
+
+    monkeypatch.setattr(offline_model, "generate", counting)
+    prompts = [chat_text(offline_tokenizer, f"Say the number {i}.") for i in range(17)]
+    generate(offline_model, offline_tokenizer, prompts, max_new_tokens=2)
+    assert sizes == [16, 1]
+    assert generation.default_batch_size(SimpleNamespace(device=torch.device("cuda", 0))) == 8
