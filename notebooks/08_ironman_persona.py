@@ -190,7 +190,8 @@ for column, texts in answers.items():
 
 # %% [markdown]
 # ## 5. LoRA와 `SFTConfig`
-# LoRA 설정과 학습 인자는 프로필의 `persona` 프리셋에서 옵니다(배치, 누적, `max_length`, 스텝, 학습률). 과적합을 보려고
+# LoRA 설정과 학습 인자는 프로필의 `persona` 프리셋에서 옵니다(배치, 누적, `max_length`, 스텝, 학습률). 5강에서 하나씩 적은 인자들은
+# `trainer_arguments`가 같은 이름으로 모아 주므로, 아래 `SFTConfig`에는 이 레슨에서 새로운 것만 적습니다. 과적합을 보려고
 # 검증 손실을 `eval_steps`마다 잽니다. 학습 폴더는 프로필마다 따로(`08_ironman_<프로필>`)이고, 어느 프로필과 기본 모델의 학습인지
 # `run_owner.json`에 적어 둡니다(5강처럼): 다른 기본 모델의 학습이 그 폴더에 있으면 한 문장으로 알리고 옆 폴더에 학습합니다. T4(fp16 연산)에서는 5강처럼 LoRA 가중치를 fp32로 올립니다: TRL이 4-bit 모델의 LoRA 가중치를
 # bf16으로 두는데, fp16의 GradScaler에는 bf16 기울기를 되돌리는 커널이 없어 첫 스텝에서 멈추기 때문입니다.
@@ -202,6 +203,7 @@ from trl import SFTConfig, SFTTrainer
 
 from course_utils.lesson_runs import persona_owner, persona_run_dir  # course_utils/lesson_runs.py: runs between lessons
 from course_utils.run_owner import claim_run_dir  # course_utils/run_owner.py: whose a run folder is
+from course_utils.sft_recipe import trainer_arguments  # course_utils/sft_recipe.py: the course's TRL arguments
 from course_utils.training import upcast_trainable_for_fp16  # course_utils/training.py: as in lesson 05
 
 run_dir, note = persona_run_dir(profile)
@@ -213,26 +215,14 @@ lora_config = LoraConfig(
 )
 args = SFTConfig(
     output_dir=str(run_dir),
-    per_device_train_batch_size=preset.per_device_train_batch_size,
-    per_device_eval_batch_size=8,
-    gradient_accumulation_steps=preset.gradient_accumulation_steps,
-    max_steps=preset.max_steps,
-    learning_rate=preset.learning_rate,
-    lr_scheduler_type="cosine",
-    warmup_steps=0.05,
-    optim=preset.optim,
-    activation_checkpointing=preset.gradient_checkpointing,
-    activation_checkpointing_kwargs={"use_reentrant": False},
-    bf16=profile.compute_dtype == torch.bfloat16,
-    fp16=profile.compute_dtype == torch.float16,
-    max_length=preset.max_length,
+    # batch, accumulation, steps, learning rate, optimizer, checkpointing, bf16/fp16: the preset's, as lesson 05 writes them out
+    **trainer_arguments(preset, profile.compute_dtype),
+    max_length=preset.max_length,  # longer rows lose their end (section 5's labels show one)
     completion_only_loss=True,  # the default for prompt/completion data, written out because it is the point
-    eval_strategy="steps",
-    eval_steps=preset.eval_steps,
-    save_strategy="no",
-    logging_steps=max(1, preset.eval_steps // 2),
-    report_to="none",
-    seed=42,
+    lr_scheduler_type="cosine", warmup_steps=0.05,
+    # validation loss every eval_steps: the overfitting curve of section 7
+    eval_strategy="steps", eval_steps=preset.eval_steps, per_device_eval_batch_size=8,
+    save_strategy="no", logging_steps=max(1, preset.eval_steps // 2), report_to="none", seed=42,
 )
 trainer = SFTTrainer(
     model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,

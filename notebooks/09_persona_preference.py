@@ -250,30 +250,18 @@ for name in ("t4", "a100"):
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from course_utils.sft_recipe import precision_flags  # course_utils/sft_recipe.py: the course's SFTConfig
+from course_utils.sft_recipe import trainer_arguments  # course_utils/sft_recipe.py: the course's TRL arguments
 
 dpo = profile.dpo
 run_dir = output_dir() / f"09_persona_dpo_{profile.name}"
 dpo_args = DPOConfig(
     output_dir=str(run_dir),
-    beta=dpo.beta,
-    per_device_train_batch_size=dpo.per_device_train_batch_size,
-    gradient_accumulation_steps=dpo.gradient_accumulation_steps,
-    max_length=dpo.max_length,
-    max_steps=dpo.max_steps,
-    learning_rate=dpo.learning_rate,
-    lr_scheduler_type="cosine",
-    warmup_steps=0.1,
-    optim=dpo.optim,
-    activation_checkpointing=dpo.gradient_checkpointing,
-    activation_checkpointing_kwargs={"use_reentrant": False},
-    **precision_flags(profile.compute_dtype),
-    logging_steps=1,
-    save_strategy="no",
-    report_to="none",
-    use_cpu=profile.device == "cpu",
-    disable_tqdm=True,
-    seed=42,
+    beta=dpo.beta,  # how far from the reference the policy may move
+    max_length=dpo.max_length,  # prompt + answer, per sequence: a pair is two of them
+    # pairs per batch, accumulation, steps, learning rate, optimizer, checkpointing, bf16/fp16: the preset's, as in lesson 08
+    **trainer_arguments(dpo, profile.compute_dtype),
+    lr_scheduler_type="cosine", warmup_steps=0.1,
+    logging_steps=1, save_strategy="no", report_to="none", use_cpu=profile.device == "cpu", disable_tqdm=True, seed=42,
 )
 dpo_trainer = DPOTrainer(
     model=model, ref_model=None, args=dpo_args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
@@ -485,16 +473,11 @@ def run_grpo(reward_funcs: list, name: str) -> list[dict]:
 
     args = GRPOConfig(
         output_dir=str(output_dir() / f"09_persona_grpo_{name}_{profile.name}"),
-        per_device_train_batch_size=grpo.per_device_train_batch_size,
-        num_generations=grpo.num_generations,
+        num_generations=grpo.num_generations,  # answers per prompt: the group whose mean is the baseline
         max_completion_length=grpo.max_completion_length,
-        max_steps=grpo.max_steps,
-        learning_rate=grpo.learning_rate,
-        optim=grpo.optim,
-        activation_checkpointing=grpo.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        **precision_flags(profile.compute_dtype),
-        temperature=1.0,
+        temperature=1.0,  # sampled answers: a group of greedy answers would all be the same
+        # completions per batch, steps, learning rate, optimizer, checkpointing, bf16/fp16: the preset's, as for DPO
+        **trainer_arguments(grpo, profile.compute_dtype),
         logging_steps=1, save_strategy="no", report_to="none", use_cpu=profile.device == "cpu", disable_tqdm=True, seed=42,
     )
     trainer = GRPOTrainer(model=grpo_model, reward_funcs=total_reward, args=args, train_dataset=grpo_dataset, processing_class=tokenizer)

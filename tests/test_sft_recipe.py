@@ -4,7 +4,7 @@ import torch
 from trl import SFTConfig
 
 from course_utils.profiles import PROFILES
-from course_utils.sft_recipe import precision_flags, sft_config
+from course_utils.sft_recipe import precision_flags, sft_config, trainer_arguments
 
 
 @pytest.mark.parametrize("dtype, bf16, fp16", [(torch.float32, False, False), (torch.bfloat16, True, False),
@@ -38,3 +38,22 @@ def test_trl_default_would_autocast_cpu_training_to_bf16(tmp_path):
         pytest.skip("the guard only applies without CUDA")
     with pytest.raises(AssertionError, match="autocast CPU training to bf16"):
         SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+
+
+@pytest.mark.parametrize("name", ["cpu", "t4", "a100"])
+def test_dpo_and_grpo_configs_take_every_preset_setting(tmp_path, name):
+    """Lesson 09 spreads trainer_arguments into DPOConfig and GRPOConfig: each preset value must arrive, and GRPO
+    (no accumulation in its preset) keeps TRL's 1."""
+    from trl import DPOConfig, GRPOConfig
+
+    profile = PROFILES[name]
+    for preset, config in ((profile.dpo, DPOConfig), (profile.grpo, GRPOConfig)):
+        arguments = trainer_arguments(preset, profile.compute_dtype)
+        assert (arguments["bf16"], arguments["fp16"]) == tuple(precision_flags(profile.compute_dtype).values())
+        arguments.update(precision_flags(torch.float32))  # a CPU machine refuses bf16/fp16 configs
+        extra = {"num_generations": preset.num_generations} if config is GRPOConfig else {}
+        args = config(output_dir=str(tmp_path), use_cpu=True, report_to="none", **arguments, **extra)
+        assert (args.per_device_train_batch_size, args.max_steps, args.learning_rate, args.optim) == (
+            preset.per_device_train_batch_size, preset.max_steps, preset.learning_rate, preset.optim)
+        assert args.activation_checkpointing is preset.gradient_checkpointing
+        assert args.gradient_accumulation_steps == getattr(preset, "gradient_accumulation_steps", 1)
