@@ -734,8 +734,8 @@ print(f"save_steps 없이: save_steps={trap.save_steps}, max_steps={trap.max_ste
 # save_steps=eval_steps: a checkpoint at every evaluation, so the best one exists; this VM's disk, two kept (best and last)
 best_args = dataclasses.replace(args, **best_settings, save_steps=args.eval_steps, save_total_limit=2,
                                 output_dir=str(local_output_dir() / run_dir.name / "best"))
-if profile.offline:  # cpu: three evaluations (12 steps) keep the solutions notebook within CI's time; GPU: the whole preset
-    best_args = dataclasses.replace(best_args, max_steps=3 * args.eval_steps)
+if profile.offline:  # cpu: two evaluations (8 steps), the fewest that leave a choice, keep CI within its time; GPU: the whole preset
+    best_args = dataclasses.replace(best_args, max_steps=2 * args.eval_steps)
 best_trainer = SFTTrainer(model=load_causal_lm(profile.persona_model, profile), args=best_args, train_dataset=train_dataset,
                           eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config)
 if best_args.fp16:
