@@ -142,15 +142,15 @@ _T4_PERSONA = TrainingPreset(
 )
 _A100_PERSONA = replace(_T4_PERSONA, per_device_train_batch_size=8, gradient_accumulation_steps=1, gradient_checkpointing=False)
 
-# Lesson 09 on 2 cores: six DPO steps of 4 pairs and three GRPO steps of 2 prompts x 4 short completions per run keep the
-# notebook within CI's minutes (ten DPO steps took the loss from 0.693 to 0.006: six still show the fall); the high
-# LoRA rates are there so that so few steps move anything.
+# Lesson 09 on 2 cores: six DPO steps of 4 pairs, and two GRPO steps (a first and a last) of 2 prompts x 4 short
+# completions per run, keep the notebook within CI's minutes (ten DPO steps took the loss from 0.693 to 0.006: six
+# still show the fall); the high LoRA rates are there so that so few steps move anything.
 _CPU_DPO = DpoPreset(
     per_device_train_batch_size=4, gradient_accumulation_steps=1, max_length=128, max_steps=6, learning_rate=5e-4,
     beta=0.1, optim="adamw_torch", gradient_checkpointing=False,
 )
 _CPU_GRPO = GrpoPreset(
-    per_device_train_batch_size=8, num_generations=4, max_completion_length=24, max_prompt_tokens=64, max_steps=3,
+    per_device_train_batch_size=8, num_generations=4, max_completion_length=24, max_prompt_tokens=64, max_steps=2,
     learning_rate=1e-3, optim="adamw_torch", gradient_checkpointing=False,
 )
 # GPU: QLoRA on the 8B persona model. GPU memory is estimated term by term in course_utils.preference_memory (a test
