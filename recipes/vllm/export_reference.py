@@ -5,7 +5,10 @@ vLLM's venv pins its own torch and an older transformers, and has no course_util
   with nonzero B so that it changes the answers (lesson 05's trained adapter is not part of a clean clone);
 - `merged/`: that adapter merged by the course's streaming merge (`course_utils.merge`, lessons 06 and 08);
 - `exaone-layout/` and `llamafied/`: lesson 07's EXAONE-shaped SmolLM2 and its llamafy output (EXAONE chat template);
-- reference.json: transformers' greedy tokens and each chosen token's log-probability for every case.
+- `llama3-standin/` and `llama3-adapter/`: a tiny model on Llama 3's real tokenizer, and an adapter of the same shape;
+- reference.json: transformers' greedy tokens and each chosen token's log-probability for every case;
+- cells_input.json: what the cells before lesson 06's and 07's vLLM cells define (prompts, questions, the adapter
+  folder, the llamafied folder), for running those cells as written (lesson_cells.py).
 """
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ import transformers
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from course_tools.llama3_tokenizer import write_tiny_llama3
 from course_utils.checkpoints import read_checkpoint, write_checkpoint
+from course_utils.evaluation import load_probe_questions
 from course_utils.exaone_reference import EXAONE_CHAT_TEMPLATE, exaone_settings, exaone_tensor_shapes
 from course_utils.llamafy import llama_name, llamafy
 from course_utils.merge import merge_adapter_into_checkpoint
 from course_utils.offline_model import offline_model_path
+from course_utils.prompts import alpaca_prompt, with_bos
 
 QUESTIONS = ["What is the capital of France?", "LLM 중에서 가장 유명한 LLM은 뭐야?"]
 NEW_TOKENS = 16
@@ -77,6 +83,23 @@ def make_llamafied(base: Path, work: Path) -> tuple[Path, Path]:
     return exaone_dir, work / "llamafied"
 
 
+def lesson_cell_inputs(base: Path, work: Path, llama_dir: Path) -> dict:
+    """What lesson 06's cells define before its vLLM cell (questions, `with_bos` Alpaca prompts, the adapter folder),
+    on the cpu profile's SmolLM2 and on a tiny model with Llama 3's tokenizer, whose BOS the GPU profiles' prompts start
+    with; and lesson 07's llamafied folder."""
+    standin = write_tiny_llama3(work / "llama3-standin")
+    make_adapter(standin, work / "llama3-adapter")
+    questions = load_probe_questions()[:2]
+    runs = {}
+    for name, folder, adapter in (("smollm2", base, work / "adapter"), ("llama3", standin, work / "llama3-adapter")):
+        prompts = with_bos(AutoTokenizer.from_pretrained(folder), [alpaca_prompt(q) for q in questions])
+        # The stand-in's random weights give no answer worth comparing (in vLLM's bf16 its tokens fell up to 1.6 nats
+        # below transformers' top token): its run checks the prompt ids, where Llama 3's BOS shows.
+        runs[name] = {"model": str(folder), "run_dir": str(adapter), "questions": questions, "prompts": prompts,
+                      "tokens_checked": name == "smollm2"}
+    return {"06": runs, "07": {"llamafied": {"llama_dir": str(llama_dir), "tokens_checked": True}}}
+
+
 def main(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     base = offline_model_path()
@@ -103,6 +126,8 @@ def main(work: Path) -> None:
     out = {"transformers": transformers.__version__, "torch": torch.__version__, "peft": peft.__version__,
            "lora_changes_answers": changed, "new_tokens": NEW_TOKENS, "cases": cases}
     (work / "reference.json").write_text(json.dumps(out, ensure_ascii=False, indent=1))
+    cells = lesson_cell_inputs(base, work, llama_dir)
+    (work / "cells_input.json").write_text(json.dumps(cells, ensure_ascii=False, indent=1))
     print(f"step 1: adapter, merge and llamafied folders with transformers {transformers.__version__} references in {work}"
           f" (the adapter changes {changed} of {len(messages)} greedy answers)")
 

@@ -16,5 +16,8 @@ drop_cuda_media() {
 
 engine_venv "$VLLM_VENV" drop_cuda_media
 write_reference "$WORK"
+# Lesson 06's and 07's vLLM cells as written (vLLM's venv), then held against the course's ids and tokens (course venv).
+"$VLLM_VENV/bin/python" "$HERE/lesson_cells.py" "$WORK"
+course_python "$HERE/compare_cells.py" "$WORK"
 "$VLLM_VENV/bin/python" "$HERE/check_vllm.py" "$WORK" --results "$ROOT/benchmarks/results" \
   --setup-seconds "$setup_s" --venv-reused "$venv_reused" --started "$start"
