@@ -562,6 +562,8 @@ plt.show()
 final_eval_loss = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e][-1]
 print(f"eval_loss: 학습 전 {base_eval_loss:.4f} → 학습 후 {final_eval_loss:.4f} "
       f"(perplexity {math.exp(base_eval_loss):.2f} → {math.exp(final_eval_loss):.2f})")
+if profile.name == "cpu":  # make test: even 10 short steps must lower the held-out loss (measured: about 0.17)
+    assert final_eval_loss < base_eval_loss - 0.05, (base_eval_loss, final_eval_loss)
 
 # %% [markdown]
 # ## 20. 최종 어댑터 저장과 "끝남" 표시

@@ -298,6 +298,8 @@ print(f"배치가 {one_by_one.seconds / batched.seconds:.1f}배 빠름, 같은 �
 # 레슨 05의 `eval_loss`와 거의 같은 값이 나와야 합니다(배치 평균 방식만 약간 다름).
 
 # %%
+import json
+
 # course_utils/perplexity.py: loss and perplexity
 from course_utils.perplexity import completion_loss, perplexity_from_loss
 
@@ -308,6 +310,12 @@ with measure("평가 손실"):
     tuned_loss = completion_loss(model, tokenizer, eval_prompts, eval_completions, batch_size=4)
 loss_rows = [["기반 모델", base_loss, perplexity_from_loss(base_loss)], ["미세조정", tuned_loss, perplexity_from_loss(tuned_loss)]]
 display(Markdown(markdown_table(["모델", "eval loss", "perplexity"], loss_rows)))
+recorded = json.loads((run_dir / "run_complete.json").read_text())  # lesson 05's own eval_loss, if it trained this run
+if "eval_loss_after" in recorded:
+    print(f"레슨 05의 trainer.evaluate(): 학습 전 {recorded['eval_loss_before']:.3f} → 학습 후 {recorded['eval_loss_after']:.3f}")
+    if profile.name == "cpu":  # make test: the adapter lowers the loss, and both ways of measuring it agree
+        assert tuned_loss < base_loss - 0.05, (base_loss, tuned_loss)
+        assert abs(base_loss - recorded["eval_loss_before"]) < 0.1 and abs(tuned_loss - recorded["eval_loss_after"]) < 0.1
 
 # %% [markdown]
 # **학습 중간의 체크포인트도 같은 방법으로 잽니다.** 원래 강의는 `checkpoint-50`을 불러 평가했습니다. 05강은 `save_steps`마다

@@ -72,3 +72,16 @@ def test_first_cell_leaves_installing_to_setup(source: Path):
     assert wants_drive == (source.stem in DRIVE_LESSONS), (
         f"{source.name}: lessons 05, 06, 08 and 09 (and only they) keep their outputs on Drive with setup(drive=True)."
     )
+
+
+def test_claims_that_make_test_leaves_to_the_notebooks_are_asserted_there():
+    """make test deselects the unit tests marked also_asserted_by_a_notebook; the notebooks must still assert their claims."""
+    root = Path(__file__).resolve().parent.parent
+    source = {n: (root / "notebooks" / f"{n}.py").read_text(encoding="utf-8") for n in ("05_alpaca_qlora_sft", "06_evaluation", "08_ironman_persona")}
+    assert "assert final_eval_loss < base_eval_loss - 0.05" in source["05_alpaca_qlora_sft"]
+    assert "assert tuned_loss < base_loss - 0.05" in source["06_evaluation"]
+    assert 'abs(tuned_loss - recorded["eval_loss_after"]) < 0.1' in source["06_evaluation"]
+    for claim in ('"training loss fell"', '"held-out answers likelier at the best step"', '"marker rate +20%p"',
+                  'assert tokenizer.decode(trained).startswith(fit_rows[0]["output"][:20])'):
+        assert claim in source["08_ironman_persona"], claim
+    assert '-m "not also_asserted_by_a_notebook"' in (root / "Makefile").read_text()

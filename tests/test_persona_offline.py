@@ -4,6 +4,10 @@ The before/after comparison on generated answers (style markers and Hangul share
 base model and the base model with the system prompt, with stated margins) is asserted inside
 notebooks/08_ironman_persona.ipynb, in the cell after the results table; `make test` runs that notebook. Training
 twice in CI would double the cost, so this file checks the mechanics the notebook relies on, on the real model.
+
+`make test` deselects this file (marker `also_asserted_by_a_notebook`): the same claims are asserted in lesson 08
+(only the answer is trained, the training loss falls, held-out answers get likelier, and the style moves), which
+`make test` runs; `make unit` runs it.
 """
 import random
 
@@ -16,6 +20,8 @@ from course_utils.models import load_causal_lm, load_tokenizer
 from course_utils.perplexity import completion_loss
 from course_utils.persona import load_persona_data, persona_dataset
 from course_utils.sft_recipe import sft_config
+
+pytestmark = pytest.mark.also_asserted_by_a_notebook
 
 
 @pytest.fixture(scope="module")
