@@ -43,10 +43,17 @@ def test_f16_export_loads_in_transformers_with_the_same_logits_and_tokens(offlin
     assert (theirs.bos_token, theirs.eos_token, theirs.pad_token) == (ours.bos_token, ours.eos_token, ours.pad_token)
 
 
-def test_q8_0_export_is_about_half_the_size_and_close(offline_folder, tmp_path):
-    report = export_gguf(offline_folder, tmp_path / "model-q8_0.gguf", outtype="q8_0")
+@pytest.fixture(scope="module")
+def q8_0_export(offline_folder, tmp_path_factory):
+    """One Q8_0 export of the offline model, read by the tests below (each export takes seconds)."""
+    folder = tmp_path_factory.mktemp("q8_0")
+    return folder, export_gguf(offline_folder, folder / "model-q8_0.gguf", outtype="q8_0")
+
+
+def test_q8_0_export_is_about_half_the_size_and_close(offline_folder, q8_0_export):
+    folder, report = q8_0_export
     assert report.bytes < 0.6 * 270e6
-    relative, top1 = compare(offline_folder, tmp_path, "model-q8_0.gguf")
+    relative, top1 = compare(offline_folder, folder, "model-q8_0.gguf")
     assert relative < 3e-2 and top1 >= 0.9
 
 
@@ -120,7 +127,7 @@ def test_llama3_split_is_llama_bpe_and_an_unknown_split_is_refused(tmp_path):
         tokenizer_pre(write_tokenizer_json(tmp_path / "meta", pre.Metaspace()))
 
 
-def test_the_export_names_smollm_and_writes_the_end_of_turn_id(offline_folder, tmp_path):
+def test_the_export_names_smollm_and_writes_the_end_of_turn_id(offline_folder, q8_0_export):
     """llama.cpp guesses an end-of-turn token when none is written (for SmolLM2 it guessed <|endoftext|>)."""
     import gguf
 
@@ -128,8 +135,7 @@ def test_the_export_names_smollm_and_writes_the_end_of_turn_id(offline_folder, t
 
     tokenizer = AutoTokenizer.from_pretrained(offline_folder)
     assert end_of_turn_id(tokenizer) == tokenizer.convert_tokens_to_ids("<|im_end|>")
-    export_gguf(offline_folder, tmp_path / "m.gguf", outtype="q8_0")
-    fields = gguf.GGUFReader(tmp_path / "m.gguf").fields
+    fields = gguf.GGUFReader(q8_0_export[0] / "model-q8_0.gguf").fields
     assert fields["tokenizer.ggml.pre"].contents() == "smollm"
     assert fields["tokenizer.ggml.eot_token_id"].contents() == tokenizer.convert_tokens_to_ids("<|im_end|>")
 
