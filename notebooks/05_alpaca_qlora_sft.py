@@ -37,7 +37,7 @@
 # ## 소요 시간과 하드웨어
 # | 프로필 | 모델 | 학습 | 시간 |
 # |---|---|---|---|
-# | cpu | SmolLM2-135M-Instruct (오프라인 사본), fp32, 양자화 없음, 과정 전체를 작게 | 10 스텝 × 8행 | 약 3~4분 |
+# | cpu | SmolLM2-135M-Instruct (오프라인 사본), fp32, 양자화 없음, 과정 전체를 작게 | 8 스텝 × 8행 | 약 2~3분 |
 # | t4 | Meta-Llama-3-8B, 4-bit nf4 + fp16 계산, 15 GB에 맞춤 | 기본: 수업 한 번에 끝나는 짧은 학습 | 다운로드 후 학습 <!-- t4:05-ko -->약 5~6분 (추정)<!-- /t4 --> |
 # | t4, `FULL_RUN = True` | 같음 | 원래 강의 길이: 100 스텝 × 16행 | 다운로드 후 학습 <!-- t4:05-full-ko -->약 21~27분 (추정)<!-- /t4 --> |
 # | a100 | 같은 8B 모델, 4-bit nf4 + bf16 계산 | 100 스텝 × 16행 | 다운로드 후 약 10분 |
@@ -542,7 +542,7 @@ print(run_summary(train_tokens, trainer.state.global_step, train_cost))
 # - 학습 손실은 계속 내려가는데 평가 손실이 **올라가기 시작하면 과적합**입니다: 그 전 체크포인트가 가장 좋습니다.
 # - 그 지점에서 자동으로 멈추려면 `EarlyStoppingCallback(early_stopping_patience=2)`를 trainer에 넣고
 #   `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"`, 그리고 `save_steps`를 `eval_steps`의
-#   배수로 설정합니다(cpu 프로필은 10 스텝뿐이라 켜지 않았습니다).
+#   배수로 설정합니다(cpu 프로필은 8 스텝뿐이라 켜지 않았습니다).
 
 # %%
 if not profile.offline:

@@ -283,7 +283,7 @@ for ids, mask in zip(pair["input_ids"], pair["attention_mask"]):
 # 드물게 토큰 하나가 달라질 수 있습니다).
 
 # %%
-n = len(probe_questions)
+n = min(4, len(probe_questions))  # four are enough to show it; one by one is the slow half of this cell
 with measure("하나씩 (batch_size=1)") as one_by_one:
     single = [cut_at_stop(a) for a in generate(model, tokenizer, prompts[:n], max_new_tokens=32, batch_size=1, do_sample=False)]
 with measure(f"배치 (batch_size={n})") as batched:
@@ -319,7 +319,7 @@ if "eval_loss_after" in recorded:
 
 # %% [markdown]
 # **학습 중간의 체크포인트도 같은 방법으로 잽니다.** 원래 강의는 `checkpoint-50`을 불러 평가했습니다. 05강은 `save_steps`마다
-# `checkpoint-N` 폴더에 어댑터를 저장하므로(cpu 5, GPU 50), 그 어댑터를 이름을 붙여 하나 더 얹고(`load_adapter`),
+# `checkpoint-N` 폴더에 어댑터를 저장하므로(cpu 4, GPU 50), 그 어댑터를 이름을 붙여 하나 더 얹고(`load_adapter`),
 # `set_adapter`로 바꿔 가며 같은 평가용 행의 손실을 잽니다. 마지막 어댑터보다 손실이 낮으면 과적합이 시작된 것입니다.
 
 # %%

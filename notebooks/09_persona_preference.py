@@ -169,7 +169,7 @@ from course_utils.measure import measure  # course_utils/measure.py: time and pe
 from course_utils.persona import persona_prompts, user_message  # course_utils/persona.py: the Iron Man persona data
 
 NEW_TOKENS = 40 if profile.device == "cpu" else 128
-candidates = fit_rows[:40] if profile.device == "cpu" else fit_rows  # cpu: generation time
+candidates = fit_rows[:32] if profile.device == "cpu" else fit_rows  # cpu: generation time
 by_category: dict[str, list[str]] = {}
 for row in heldout_rows:
     by_category.setdefault(row["category"], []).append(row["instruction"])
