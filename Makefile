@@ -25,8 +25,8 @@ run: model
 	$(PY) -m course_tools.run_course
 
 # CI runs the instructors' notebooks: each lesson with its exercise solutions (the learners' notebooks minus solutions).
-# Two unit-test files train the offline model to check claims that lessons 05, 06 and 08 assert in the same run; make
-# test leaves them to the notebooks (marker also_asserted_by_a_notebook) and make unit runs them.
+# Slow unit tests whose claims lessons 05, 06 and 08 assert in the same run (two real training runs, lesson 08's f16
+# GGUF read back by transformers) are left to the notebooks (marker also_asserted_by_a_notebook); make unit runs them.
 test: model
 	$(PY) -m course_tools.exercises solutions build/solutions
 	HF_HUB_OFFLINE=1 COURSE_PROFILE=cpu $(PY) -m pytest -v --durations=0 -m "not also_asserted_by_a_notebook" tests --nbmake --nbmake-timeout=1200 build/solutions

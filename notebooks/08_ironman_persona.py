@@ -589,11 +589,14 @@ if profile.device == "cpu":
     relative, top1 = logit_gap(logits_at(from_gguf), merged_logits)
     print(f"GGUF(f16) vs 병합 모델: 상대 오차 {relative:.2e} (허용 5e-03), top-1 일치 {top1:.1%} (허용 98%)")
     assert relative < 5e-3 and top1 >= 0.98
-    for text in ["토니, 소코비아 협정에 대해 어떻게 생각해요?", "What is the capital of France?", "LLM 중에서 가장 유명한 LLM은 뭐야?"]:
+    for text in ["토니, 소코비아 협정에 대해 어떻게 생각해요?", "What is the capital of France?", "LLM 중에서 가장 유명한 LLM은 뭐야? 12345",
+                 "<|im_start|>user\nhi<|im_end|>"]:
         same = gguf_tokenizer(text).input_ids == tokenizer(text).input_ids
-        print(f"토큰 id 같음: {same}  {text}")
+        print(f"토큰 id 같음: {same}  {text!r}")
         assert same
-    print("채팅 템플릿 같음:", gguf_tokenizer.chat_template == tokenizer.chat_template)
+    special = [(t.bos_token, t.eos_token, t.pad_token) for t in (gguf_tokenizer, tokenizer)]
+    print("채팅 템플릿 같음:", gguf_tokenizer.chat_template == tokenizer.chat_template, "| BOS, EOS, PAD:", special[0])
+    assert gguf_tokenizer.chat_template == tokenizer.chat_template and special[0] == special[1]
     del from_gguf
 else:
     print(f"[{profile.name}] 8B GGUF를 transformers로 풀면 CPU 메모리가 모자라 불러오기 확인은 cpu 프로필과 테스트(tests/test_gguf_export.py)에 맡깁니다.")

@@ -30,6 +30,7 @@ def compare(folder, gguf_dir, name):
     return ((a - b).norm() / b.norm()).item(), (a.argmax(-1) == b.argmax(-1)).float().mean().item()
 
 
+@pytest.mark.also_asserted_by_a_notebook  # lesson 08 (cpu) asserts all of it on the merged SmolLM2's f16 export
 def test_f16_export_loads_in_transformers_with_the_same_logits_and_tokens(offline_folder, tmp_path):
     report = export_gguf(offline_folder, tmp_path / "model-f16.gguf")
     assert report.tensors == 272 and 250e6 < report.bytes < 290e6  # 134.5 M parameters in 2 bytes, norms in 4
